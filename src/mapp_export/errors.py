@@ -1,0 +1,116 @@
+"""The exceptions mapp-export raises, all rooted in one base class.
+
+The tree::
+
+    MappExportError
+    ├── ManifestError              the manifest cannot be run as written
+    ├── CredentialsError           no client id or secret could be found
+    ├── ApiError                   Mapp's API answered in a way that ends an action
+    │   ├── AuthenticationError    the token endpoint refused the credentials
+    │   ├── TokenRejectedError     the API refused a token that was just issued
+    │   ├── QueryRejectedError     the API said the query itself is wrong (422)
+    │   ├── CalculationFailedError the calculation ended FAILED or ABORTED
+    │   ├── CalculationNotFoundError  the API does not know the calculation (404)
+    │   ├── UntrustedHostError     a URL names a host the token must not go to
+    │   └── TransientApiError      the API or the network failed and may recover
+    ├── QueryTimeoutError          a calculation ran past its deadline
+    └── WorkbookError              the workbook could not be written
+
+Every message says what happened and, where the user can do something about it,
+what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MappExportError(Exception):
+    """Base class of every error mapp-export raises on purpose."""
+
+
+class ManifestError(MappExportError):
+    """The manifest cannot be run as written."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        self.reason = message
+        self.hint = hint
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = str(self.path) if self.path is not None else "manifest"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+
+        text = f"{where}: {self.reason}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class CredentialsError(MappExportError):
+    """No client id or client secret could be found."""
+
+
+class ApiError(MappExportError):
+    """Mapp's API answered in a way that ends an action."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.status = status
+        self.url = url
+        super().__init__(message)
+
+
+class AuthenticationError(ApiError):
+    """The token endpoint refused the client credentials."""
+
+
+class TokenRejectedError(ApiError):
+    """The API refused a token that had just been issued."""
+
+
+class QueryRejectedError(ApiError):
+    """The API said the query itself is wrong; sending it again will not help."""
+
+
+class CalculationFailedError(ApiError):
+    """The calculation ended with status FAILED or ABORTED."""
+
+
+class CalculationNotFoundError(ApiError):
+    """The API does not know the calculation (HTTP 404)."""
+
+
+class UntrustedHostError(ApiError):
+    """A URL names a host that the bearer token must not be sent to."""
+
+
+class TransientApiError(ApiError):
+    """The API or the network failed in a way that may recover by itself."""
+
+
+class QueryTimeoutError(MappExportError, TimeoutError):
+    """A calculation did not reach a final status before its deadline."""
+
+
+class WorkbookError(MappExportError, OSError):
+    """The workbook could not be written."""
