@@ -12,6 +12,7 @@ The tree::
     │   ├── CalculationFailedError the calculation ended FAILED or ABORTED
     │   ├── CalculationNotFoundError  the API does not know the calculation (404)
     │   ├── UntrustedHostError     a URL names a host the token must not go to
+    │   ├── ResultFormatError      a result body is not a valid analysis result
     │   └── TransientApiError      the API or the network failed and may recover
     ├── QueryTimeoutError          a calculation ran past its deadline
     └── WorkbookError              the workbook could not be written
@@ -30,13 +31,18 @@ class MappExportError(Exception):
 
 
 class ManifestError(MappExportError):
-    """The manifest cannot be run as written."""
+    """The manifest, or a setting that overrides it, cannot be run as written.
+
+    ``path`` names where the setting was written: the manifest file, a query
+    file, or a label such as ``--base-url`` for the command line. Further
+    problems found in the same check ride along in ``others``.
+    """
 
     def __init__(
         self,
         message: str,
         *,
-        path: Path | None = None,
+        path: Path | str | None = None,
         line: int | None = None,
         column: int | None = None,
         hint: str | None = None,
@@ -46,7 +52,12 @@ class ManifestError(MappExportError):
         self.column = column
         self.reason = message
         self.hint = hint
+        self.others: tuple[ManifestError, ...] = ()
         super().__init__(self._render())
+
+    def __str__(self) -> str:
+        """Render this problem and every further one, a line each."""
+        return "\n".join([self._render(), *(other._render() for other in self.others)])
 
     def _render(self) -> str:
         where = str(self.path) if self.path is not None else "manifest"
@@ -102,6 +113,10 @@ class CalculationNotFoundError(ApiError):
 
 class UntrustedHostError(ApiError):
     """A URL names a host that the bearer token must not be sent to."""
+
+
+class ResultFormatError(ApiError):
+    """A result body is not a valid analysis result (not JSON, no headers, ...)."""
 
 
 class TransientApiError(ApiError):

@@ -43,6 +43,8 @@ class SheetFacts:
     sampled: bool = False
     timerange: str = ""
     timestamp: str = ""
+    total_rows: int = 0
+    totals_policy: str = ""
 
 
 @dataclass
