@@ -45,7 +45,10 @@ logger = logging.getLogger("mapp_export")
 RUNNING_STATUSES = frozenset({"INITIATED", "RUNNING"})
 FAILED_STATUSES = frozenset({"FAILED", "ABORTED"})
 ABORT_GRACE_SECONDS = 10.0
-SIGNAL_EXIT_CODES = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
+SIGNAL_EXIT_CODES = {
+    signal.SIGINT: ExitCode.INTERRUPTED,
+    signal.SIGTERM: ExitCode.TERMINATED,
+}
 
 RecordListener = Callable[[QueryRecord], None]
 
@@ -65,12 +68,16 @@ class RunOptions:
 class _Run:
     """The shared state of one run: records, writer, and why it stopped early."""
 
-    def __init__(self, plan: Plan, options: RunOptions, listener: RecordListener | None):
+    def __init__(
+        self, plan: Plan, options: RunOptions, listener: RecordListener | None
+    ):
         self.plan = plan
         self.options = options
         self.listener = listener
         self.records = [
-            QueryRecord(index=query.index, name=query.name, sheet_title=query.sheet_title)
+            QueryRecord(
+                index=query.index, name=query.name, sheet_title=query.sheet_title
+            )
             for query in plan.queries
         ]
         self.fatal: MappExportError | None = None
@@ -107,7 +114,9 @@ async def run_plan(
     except WorkbookError as exc:
         return RunOutcome(ExitCode.REFUSED, run.records, message=str(exc))
 
-    spool_folder = Path(tempfile.mkdtemp(prefix=f".{plan.output.name}.spool-", dir=plan.output.parent))
+    spool_folder = Path(
+        tempfile.mkdtemp(prefix=f".{plan.output.name}.spool-", dir=plan.output.parent)
+    )
     try:
         async with _http_session(plan, options) as session:
             client = MappClient(session, plan.api, credentials, options.retry)
@@ -115,7 +124,9 @@ async def run_plan(
                 await client.authenticate()
             except (AuthenticationError, ApiError) as exc:
                 await anyio.to_thread.run_sync(writer.discard)
-                return RunOutcome(ExitCode.NOTHING_EXPORTED, run.records, message=str(exc))
+                return RunOutcome(
+                    ExitCode.NOTHING_EXPORTED, run.records, message=str(exc)
+                )
 
             await _export_all(run, client, writer, spool_folder)
     finally:
@@ -129,20 +140,27 @@ def _prepare_writer(plan: Plan, options: RunOptions) -> WorkbookWriter:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise WorkbookError(f"the output folder {folder} cannot be created: {exc.strerror}") from None
+        raise WorkbookError(
+            f"the output folder {folder} cannot be created: {exc.strerror}"
+        ) from None
 
     if not os.access(folder, os.W_OK):
-        raise WorkbookError(f"the output folder {folder} is not writable; choose another --output")
+        raise WorkbookError(
+            f"the output folder {folder} is not writable; choose another --output"
+        )
 
     return WorkbookWriter(
         plan.output,
         timezone=options.timezone,
         max_rows_per_sheet=options.max_rows_per_sheet,
+        planned_titles=[query.sheet_title for query in plan.queries],
     )
 
 
 @asynccontextmanager
-async def _http_session(plan: Plan, options: RunOptions) -> AsyncIterator[aiohttp.ClientSession]:
+async def _http_session(
+    plan: Plan, options: RunOptions
+) -> AsyncIterator[aiohttp.ClientSession]:
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=options.connect_timeout, sock_read=options.read_timeout
     )
@@ -157,7 +175,9 @@ async def _http_session(plan: Plan, options: RunOptions) -> AsyncIterator[aiohtt
         yield session
 
 
-async def _export_all(run: _Run, client: MappClient, writer: WorkbookWriter, spool: Path) -> None:
+async def _export_all(
+    run: _Run, client: MappClient, writer: WorkbookWriter, spool: Path
+) -> None:
     limiter = anyio.CapacityLimiter(run.plan.concurrency)
     write_limiter = anyio.CapacityLimiter(1)
 
@@ -168,7 +188,17 @@ async def _export_all(run: _Run, client: MappClient, writer: WorkbookWriter, spo
         async with anyio.create_task_group() as queries:
             run.queries_scope = queries.cancel_scope
             for query, record in zip(run.plan.queries, run.records, strict=True):
-                queries.start_soon(_export_query, run, client, writer, query, record, limiter, write_limiter, spool)
+                queries.start_soon(
+                    _export_query,
+                    run,
+                    client,
+                    writer,
+                    query,
+                    record,
+                    limiter,
+                    write_limiter,
+                    spool,
+                )
 
         outer.cancel_scope.cancel()
 
@@ -177,7 +207,9 @@ async def _watch_signals(run: _Run) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for received in signals:
             run.stopped_by = signal.Signals(received)
-            logger.warning("stopping on %s: aborting running calculations", run.stopped_by.name)
+            logger.warning(
+                "stopping on %s: aborting running calculations", run.stopped_by.name
+            )
             if run.queries_scope is not None:
                 run.queries_scope.cancel()
             return
@@ -203,7 +235,11 @@ async def _export_query(
 
         run.change(record, QueryState.WRITING)
         record.sheet = await anyio.to_thread.run_sync(
-            writer.write_result, record, spool, query.sheet_options, limiter=write_limiter
+            writer.write_result,
+            record,
+            spool,
+            query.sheet_options,
+            limiter=write_limiter,
         )
         await anyio.to_thread.run_sync(spool.unlink, True)
 
@@ -236,7 +272,9 @@ def _why_stopped(run: _Run) -> str:
     return "cancelled before it finished"
 
 
-async def _calculate(client: MappClient, query: QueryPlan, record: QueryRecord, run: _Run) -> str:
+async def _calculate(
+    client: MappClient, query: QueryPlan, record: QueryRecord, run: _Run
+) -> str:
     """Submit the query and wait for its result URL, within the query's deadline."""
     started = anyio.current_time()
     record.submitted_at = datetime.now(UTC)
@@ -292,10 +330,15 @@ async def _poll_until_done(
                 f"the calculation ended with status {status.status} (Mapp gives no "
                 "reason); try the query in Mapp's interface"
             )
-        if status.status in RUNNING_STATUSES and record.state is not QueryState.CALCULATING:
+        if (
+            status.status in RUNNING_STATUSES
+            and record.state is not QueryState.CALCULATING
+        ):
             run.change(record, QueryState.CALCULATING)
         elif status.status not in RUNNING_STATUSES:
-            logger.warning("%s: unknown status %r; polling on", query.name, status.status)
+            logger.warning(
+                "%s: unknown status %r; polling on", query.name, status.status
+            )
 
 
 def _timeout_error(query: QueryPlan, *, aborted: bool) -> QueryTimeoutError:
@@ -311,7 +354,9 @@ def _result_url(client: MappClient, result_url: str | None, record: QueryRecord)
         return result_url
     if record.calculation_id:
         return client.result_url_for(record.calculation_id)
-    raise ApiError("the calculation succeeded but the API gave no resultUrl nor calculationId")
+    raise ApiError(
+        "the calculation succeeded but the API gave no resultUrl nor calculationId"
+    )
 
 
 async def _abort(client: MappClient, submission: Submission, query: QueryPlan) -> None:
@@ -323,12 +368,18 @@ async def _abort(client: MappClient, submission: Submission, query: QueryPlan) -
         try:
             await client.abort(submission.status_url, query=query.name)
         except MappExportError as exc:
-            logger.warning("%s: the calculation could not be aborted: %s", query.name, exc)
+            logger.warning(
+                "%s: the calculation could not be aborted: %s", query.name, exc
+            )
 
 
-async def _finish(run: _Run, writer: WorkbookWriter, started_at: datetime) -> RunOutcome:
+async def _finish(
+    run: _Run, writer: WorkbookWriter, started_at: datetime
+) -> RunOutcome:
     exit_code = _exit_code(run)
-    if exit_code is ExitCode.NOTHING_EXPORTED or not any(r.succeeded for r in run.records):
+    if exit_code is ExitCode.NOTHING_EXPORTED or not any(
+        r.succeeded for r in run.records
+    ):
         await anyio.to_thread.run_sync(writer.discard)
         return RunOutcome(exit_code, run.records, message=_nothing_message(run))
 
@@ -343,7 +394,11 @@ async def _finish(run: _Run, writer: WorkbookWriter, started_at: datetime) -> Ru
         await anyio.to_thread.run_sync(_write_out, writer, run, facts)
     except (WorkbookError, OSError) as exc:
         await anyio.to_thread.run_sync(writer.discard)
-        return RunOutcome(ExitCode.NOTHING_EXPORTED, run.records, message=f"the workbook could not be written: {exc}")
+        return RunOutcome(
+            ExitCode.NOTHING_EXPORTED,
+            run.records,
+            message=f"the workbook could not be written: {exc}",
+        )
 
     return RunOutcome(exit_code, run.records, workbook=run.plan.output)
 
