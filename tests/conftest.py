@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+
 import pytest
+
+from mapp_export.sandbox import (
+    Sandbox,
+    SandboxOptions,
+    running_sandbox,
+    sandbox_in_thread,
+)
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Run async tests on asyncio, the loop aiohttp needs."""
     return "asyncio"
+
+
+FAST_SANDBOX = SandboxOptions(calculation_seconds=0.05)
+"""A legacy sandbox whose calculations take 50 ms."""
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    """Serve a legacy sandbox with 50 ms calculations on loopback for one test."""
+    async with running_sandbox(FAST_SANDBOX) as running:
+        yield running
+
+
+@pytest.fixture
+def threaded_sandbox() -> Iterator[Sandbox]:
+    """Serve a legacy sandbox with 50 ms calculations from a thread for one test."""
+    with sandbox_in_thread(FAST_SANDBOX) as running:
+        yield running

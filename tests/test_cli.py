@@ -12,7 +12,7 @@ import pytest
 
 from helpers import list_query, sheets_by_calamine, sheets_by_openpyxl, write_manifest
 from mapp_export.cli import main
-from mapp_export.sandbox import Sandbox, build_result
+from mapp_export.sandbox import Sandbox
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 EXAMPLE = REPOSITORY / "config" / "example.yaml"

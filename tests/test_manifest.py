@@ -420,7 +420,7 @@ class TestManifestErrors:
         error = error_of(path)
 
         assert error.line == 3
-        assert "put it in quotes" in str(error)
+        assert "quote it to keep it text" in str(error)
 
     def test_duplicate_yaml_key(self, tmp_path: Path) -> None:
         """A key written twice in one mapping is an error, not a silent overwrite."""

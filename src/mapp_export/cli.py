@@ -60,9 +60,15 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="also log every poll")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="also log every poll"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="log only warnings and errors"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser(
@@ -100,9 +106,14 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example:\n  mapp-export sandbox --port 8080",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sandbox.add_argument("--port", type=int, default=0, help="port to listen on (default: free)")
     sandbox.add_argument(
-        "--calculation-seconds", type=float, default=2.0, help="how long each calculation takes"
+        "--port", type=int, default=0, help="port to listen on (default: free)"
+    )
+    sandbox.add_argument(
+        "--calculation-seconds",
+        type=float,
+        default=2.0,
+        help="how long each calculation takes",
     )
     sandbox.add_argument(
         "--layout",
@@ -125,8 +136,10 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
 def _run(arguments: argparse.Namespace) -> int:
     try:
         plan = _load(arguments)
-        credentials = None if arguments.sandbox else load_credentials(
-            os.environ, arguments.credentials_file
+        credentials = (
+            None
+            if arguments.sandbox
+            else load_credentials(os.environ, arguments.credentials_file)
         )
     except (ManifestError, CredentialsError) as exc:
         _error(str(exc))
@@ -147,7 +160,9 @@ def _load(arguments: argparse.Namespace) -> Plan:
     return load_plan(arguments.manifest, overrides)
 
 
-async def _run_async(plan: Plan, credentials: Credentials | None, use_sandbox: bool) -> RunOutcome:
+async def _run_async(
+    plan: Plan, credentials: Credentials | None, use_sandbox: bool
+) -> RunOutcome:
     options = RunOptions(handle_signals=True)
     if not use_sandbox:
         assert credentials is not None
@@ -164,7 +179,8 @@ async def _sandbox_plan(plan: Plan) -> AsyncIterator[tuple[Plan, Credentials]]:
     from mapp_export.sandbox import SandboxOptions, running_sandbox
 
     credentials = Credentials(
-        client_id=f"sandbox-{secrets.token_hex(4)}", client_secret=secrets.token_urlsafe(24)
+        client_id=f"sandbox-{secrets.token_hex(4)}",
+        client_secret=secrets.token_urlsafe(24),
     )
     options = SandboxOptions(
         client_id=credentials.client_id, client_secret=credentials.client_secret
@@ -176,7 +192,11 @@ async def _sandbox_plan(plan: Plan) -> AsyncIterator[tuple[Plan, Credentials]]:
             base_url=sandbox.base_url,
             token_url=sandbox.token_url,
             scope="mapp.intelligence-api",
-            trusted_hosts=(*plan.api.trusted_hosts, _netloc(sandbox.base_url), _netloc(sandbox.token_url)),
+            trusted_hosts=(
+                *plan.api.trusted_hosts,
+                _netloc(sandbox.base_url),
+                _netloc(sandbox.token_url),
+            ),
         )
         yield replace(plan, api=api), credentials
 
@@ -196,7 +216,15 @@ def _validate(arguments: argparse.Namespace) -> int:
 
     table = tablib.Dataset(headers=["#", "query", "sheet", "timeout", "line"])
     for query in plan.queries:
-        table.append([query.index + 1, query.name, query.sheet_title, f"{query.poll.timeout:g}s", query.line or ""])
+        table.append(
+            [
+                query.index + 1,
+                query.name,
+                query.sheet_title,
+                f"{query.poll.timeout:g}s",
+                query.line or "",
+            ]
+        )
 
     print(f"manifest: {plan.manifest_path}")
     print(f"api:      {plan.api.base_url} (token: {plan.api.token_url})")
@@ -207,23 +235,42 @@ def _validate(arguments: argparse.Namespace) -> int:
 
 
 def _serve_sandbox(arguments: argparse.Namespace) -> int:
-    from mapp_export.sandbox import SandboxOptions, serve_forever
+    from mapp_export.sandbox import SandboxOptions, serve_forever, startup_lines
 
     options = SandboxOptions(
         port=arguments.port,
         calculation_seconds=arguments.calculation_seconds,
         layout=arguments.layout,
     )
-    serve_forever(options)
+    serve_forever(options, on_ready=lambda sandbox: _announce(startup_lines(sandbox)))
     return int(ExitCode.OK)
 
 
+def _announce(lines: list[str]) -> None:
+    print("\n".join(lines), flush=True)
+
+
 def _print_outcome(outcome: RunOutcome) -> None:
-    table = tablib.Dataset(headers=["query", "status", "rows", "seconds", "sheet", "error"])
+    table = tablib.Dataset(
+        headers=["query", "status", "rows", "seconds", "sheet", "error"]
+    )
     for record in outcome.records:
         rows = record.sheet.rows_written if record.sheet else ""
-        seconds = f"{record.duration_seconds:.1f}" if record.duration_seconds is not None else ""
-        table.append([record.name, record.state.value, rows, seconds, record.sheet_title if record.succeeded else "", record.error or ""])
+        seconds = (
+            f"{record.duration_seconds:.1f}"
+            if record.duration_seconds is not None
+            else ""
+        )
+        table.append(
+            [
+                record.name,
+                record.state.value,
+                rows,
+                seconds,
+                record.sheet_title if record.succeeded else "",
+                record.error or "",
+            ]
+        )
 
     if outcome.records:
         print(table.export("cli", tablefmt="simple"))
@@ -231,7 +278,10 @@ def _print_outcome(outcome: RunOutcome) -> None:
         print(f"\nworkbook: {outcome.workbook}")
     if outcome.message:
         _error(outcome.message)
-    print(f"exit code {int(outcome.exit_code)}: {_meaning(outcome.exit_code)}", file=sys.stderr)
+    print(
+        f"exit code {int(outcome.exit_code)}: {_meaning(outcome.exit_code)}",
+        file=sys.stderr,
+    )
 
 
 def _meaning(code: ExitCode) -> str:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -30,7 +30,7 @@ _FLOAT = re.compile(
 class _CoreSchemaLoader(yaml.SafeLoader):
     """A safe loader with YAML 1.2 core scalars and no silent duplicate keys."""
 
-    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
 
 
 _CoreSchemaLoader.add_implicit_resolver(
@@ -89,6 +89,26 @@ class YamlDocument:
 
         return node.start_mark.line + 1, node.start_mark.column + 1
 
+    def error(
+        self,
+        location: Sequence[str | int],
+        message: str,
+        *,
+        hint: str | None = None,
+        at_key: bool = False,
+    ) -> ManifestError:
+        """Return a :class:`ManifestError` pointing at ``location`` in this file."""
+        position = self.key_position(location) if at_key else self.position(location)
+        line, column = position or (None, None)
+        return ManifestError(
+            message, path=self.path, line=line, column=column, hint=hint
+        )
+
+    def line_of(self, location: Sequence[str | int]) -> int | None:
+        """Return the line of the value at ``location``, if the document has one."""
+        position = self.position(location)
+        return position[0] if position else None
+
     def key_position(self, location: Sequence[str | int]) -> tuple[int, int] | None:
         """Return the line and column of the key that ends ``location``."""
         *parent_location, last = location
@@ -109,7 +129,7 @@ def load_yaml(path: Path) -> YamlDocument:
     text = _read_text(path)
 
     try:
-        root = yaml.compose(text, Loader=_CoreSchemaLoader)  # noqa: S506
+        root = yaml.compose(text, Loader=_CoreSchemaLoader)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(path, exc, text) from exc
 
@@ -145,9 +165,12 @@ def _child(node: yaml.Node, step: str | int) -> yaml.Node | None:
         for key_node, value_node in node.value:
             if key_node.value == step:
                 return value_node
-    elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
-        if 0 <= step < len(node.value):
-            return node.value[step]
+    elif (
+        isinstance(node, yaml.SequenceNode)
+        and isinstance(step, int)
+        and 0 <= step < len(node.value)
+    ):
+        return node.value[step]
     return None
 
 

@@ -1,0 +1,97 @@
+"""How a sandbox is set up: credentials, timing, layout, address and outcomes."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Literal
+
+NEVER = "NEVER"
+"""The outcome of a calculation that stays ``RUNNING`` forever."""
+
+FINAL_OUTCOMES = frozenset({"FAILED", "ABORTED", NEVER})
+"""The statuses an :class:`OutcomeRule` may give."""
+
+LEGACY_SCOPE = "mapp.intelligence-api"
+"""The scope the legacy token endpoint requires."""
+
+
+@dataclass(frozen=True)
+class OutcomeRule:
+    """Give every query whose canonical JSON contains ``marker`` a final status.
+
+    ``status`` is ``"FAILED"``, ``"ABORTED"`` or ``"NEVER"`` (stays ``RUNNING``).
+    """
+
+    marker: str
+    status: str
+
+    def __post_init__(self) -> None:
+        """Refuse an unknown status and an empty marker."""
+        if self.status not in FINAL_OUTCOMES:
+            raise ValueError(
+                f"OutcomeRule status {self.status!r} is not one of "
+                f"{sorted(FINAL_OUTCOMES)}."
+            )
+        if not self.marker:
+            raise ValueError("OutcomeRule marker must not be empty.")
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """The settings of one sandbox.
+
+    ``host`` must be a loopback address (``127.0.0.1``, ``::1``); anything else is
+    refused with :class:`ValueError`, so the sandbox never listens beyond the machine.
+    ``auth_port`` is used by the ``current`` layout only. ``scope`` is the scope the
+    ``legacy`` token endpoint requires (``None``: none required); the ``current``
+    layout ignores it.
+    """
+
+    client_id: str = "sandbox-client"
+    client_secret: str = "sandbox-secret"  # noqa: S105
+    calculation_seconds: float = 2.0
+    token_lifetime_seconds: int = 3600
+    layout: Literal["legacy", "current"] = "legacy"
+    host: str = "127.0.0.1"
+    port: int = 0
+    auth_port: int = 0
+    outcomes: tuple[OutcomeRule, ...] = ()
+    scope: str | None = LEGACY_SCOPE
+
+    def __post_init__(self) -> None:
+        """Refuse settings the sandbox cannot honour."""
+        _require_loopback(self.host)
+        if self.layout not in {"legacy", "current"}:
+            raise ValueError(
+                f"layout must be 'legacy' or 'current', not {self.layout!r}."
+            )
+        if self.calculation_seconds < 0:
+            raise ValueError("calculation_seconds must not be negative.")
+        if self.token_lifetime_seconds < 0:
+            raise ValueError("token_lifetime_seconds must not be negative.")
+        for port in (self.port, self.auth_port):
+            if not 0 <= port <= 65535:
+                raise ValueError(f"Port {port} is not between 0 and 65535.")
+
+    def outcome_for(self, canonical: str) -> str:
+        """Return the final status of a query with this canonical JSON text."""
+        for rule in self.outcomes:
+            if rule.marker in canonical:
+                return rule.status
+
+        return "SUCCESS"
+
+
+def _require_loopback(host: str) -> None:
+    """Raise :class:`ValueError` unless ``host`` is a loopback IP address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+
+    if address is None or not address.is_loopback:
+        raise ValueError(
+            f"The sandbox listens on a loopback address only, not {host!r}; "
+            "use 127.0.0.1."
+        )
