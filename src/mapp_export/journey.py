@@ -1,0 +1,235 @@
+"""One query's journey: submit, poll, fetch, write, recorded as it goes.
+
+Each query runs as its own task. A failure is written into the query's record
+and ends only that query; an authentication failure stops the whole run,
+since every other query would meet it too. A calculation that passes its
+deadline, or whose task is cancelled, is aborted on the server so it stops
+costing the customer's allowance.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+
+from mapp_export.api import MappClient, Submission
+from mapp_export.backoff import poll_intervals
+from mapp_export.errors import (
+    ApiError,
+    AuthenticationError,
+    CalculationFailedError,
+    MappExportError,
+    QueryTimeoutError,
+    TokenRejectedError,
+)
+from mapp_export.manifest import Plan, QueryPlan
+from mapp_export.records import QueryRecord, QueryState
+from mapp_export.workbook import WorkbookWriter
+
+logger = logging.getLogger("mapp_export")
+
+RUNNING_STATUSES = frozenset({"INITIATED", "RUNNING"})
+FAILED_STATUSES = frozenset({"FAILED", "ABORTED"})
+ABORT_GRACE_SECONDS = 10.0
+
+RecordListener = Callable[[QueryRecord], None]
+
+
+class RunState:
+    """The shared state of one run: records, and why it stopped early, if it did."""
+
+    def __init__(self, plan: Plan, listener: RecordListener | None) -> None:
+        self.plan = plan
+        self.listener = listener
+        self.records = [
+            QueryRecord(
+                index=query.index, name=query.name, sheet_title=query.sheet_title
+            )
+            for query in plan.queries
+        ]
+        self.fatal: MappExportError | None = None
+        self.stopped_by: signal.Signals | None = None
+        self.queries_scope: anyio.CancelScope | None = None
+
+    def change(self, record: QueryRecord, state: QueryState) -> None:
+        """Move ``record`` to ``state``, log it and tell the listener."""
+        record.state = state
+        logger.info("%s: %s", record.name, state.value)
+        if self.listener is not None:
+            self.listener(record)
+
+    def fail(self, record: QueryRecord, message: str) -> None:
+        """End ``record`` as failed with ``message`` as the reason."""
+        record.error = message
+        record.finished_at = datetime.now(UTC)
+        self.change(record, QueryState.FAILED)
+        logger.error("%s: failed: %s", record.name, message)
+
+    def stop(self, error: MappExportError) -> None:
+        """Stop every query because of ``error``, which all of them would meet."""
+        if self.fatal is None:
+            self.fatal = error
+            logger.error("stopping the run: %s", error)
+        if self.queries_scope is not None:
+            self.queries_scope.cancel()
+
+    def why_stopped(self) -> str:
+        """Say why a query was cancelled before it finished."""
+        if self.stopped_by is not None:
+            return f"stopped by {self.stopped_by.name} before it finished"
+        if self.fatal is not None:
+            return f"not finished: the run stopped because {self.fatal}"
+        return "cancelled before it finished"
+
+
+@dataclass(frozen=True)
+class Workshop:
+    """What every query's task shares: the client, the writer and the limiters."""
+
+    client: MappClient
+    writer: WorkbookWriter
+    spool_folder: Path
+    calculations: anyio.CapacityLimiter
+    writing: anyio.CapacityLimiter
+
+
+async def export_query(
+    run: RunState, workshop: Workshop, query: QueryPlan, record: QueryRecord
+) -> None:
+    """Take one query from submit to its sheet, recording how it went."""
+    client = workshop.client
+    try:
+        async with workshop.calculations:
+            result_url = await _calculate(client, query, record, run)
+
+        spool = workshop.spool_folder / f"{query.index:04d}.json"
+        run.change(record, QueryState.FETCHING)
+        await client.download_result(result_url, spool, query=query.name)
+
+        run.change(record, QueryState.WRITING)
+        record.sheet = await anyio.to_thread.run_sync(
+            workshop.writer.write_result,
+            record,
+            spool,
+            query.sheet_options,
+            limiter=workshop.writing,
+        )
+        await anyio.to_thread.run_sync(lambda: spool.unlink(missing_ok=True))
+
+        record.finished_at = datetime.now(UTC)
+        run.change(record, QueryState.DONE)
+    except (AuthenticationError, TokenRejectedError) as exc:
+        run.fail(record, str(exc))
+        run.stop(exc)
+    except MappExportError as exc:
+        run.fail(record, str(exc))
+    except anyio.get_cancelled_exc_class():
+        run.fail(record, run.why_stopped())
+        raise
+
+
+async def _calculate(
+    client: MappClient, query: QueryPlan, record: QueryRecord, run: RunState
+) -> str:
+    """Submit the query and wait for its result URL, within the query's deadline."""
+    started = anyio.current_time()
+    record.submitted_at = datetime.now(UTC)
+    with anyio.CancelScope(deadline=started + query.poll.timeout) as deadline:
+        submission = await client.submit(query.body, query=query.name)
+    if deadline.cancelled_caught:
+        raise _timeout_error(query, aborted=False)
+
+    record.correlation_id = submission.correlation_id
+    record.calculation_id = submission.calculation_id
+    if submission.cached:
+        record.cached = True
+        record.calculated_after = 0.0
+        logger.info("%s: result already calculated (cached)", query.name)
+        return submission.result_url or ""
+
+    run.change(record, QueryState.SUBMITTED)
+    try:
+        with anyio.CancelScope(deadline=started + query.poll.timeout) as deadline:
+            result_url = await _poll_until_done(client, query, record, submission, run)
+    except anyio.get_cancelled_exc_class():
+        await _abort(client, submission, query)
+        raise
+
+    if deadline.cancelled_caught:
+        await _abort(client, submission, query)
+        raise _timeout_error(query, aborted=True)
+
+    record.calculated_after = anyio.current_time() - started
+    return result_url
+
+
+async def _poll_until_done(
+    client: MappClient,
+    query: QueryPlan,
+    record: QueryRecord,
+    submission: Submission,
+    run: RunState,
+) -> str:
+    status_url = submission.status_url or ""
+    intervals = poll_intervals(query.poll.initial, query.poll.max_interval)
+    while True:
+        await anyio.sleep(next(intervals))
+        status = await client.status(status_url, query=query.name)
+        record.polls += 1
+        record.calculation_id = status.calculation_id or record.calculation_id
+        logger.debug("%s: poll %d status=%s", query.name, record.polls, status.status)
+
+        if status.status == "SUCCESS":
+            return _result_url(client, status.result_url, record)
+        if status.status in FAILED_STATUSES:
+            raise CalculationFailedError(
+                f"the calculation ended with status {status.status} (Mapp gives no "
+                "reason); try the query in Mapp's interface"
+            )
+        if (
+            status.status in RUNNING_STATUSES
+            and record.state is not QueryState.CALCULATING
+        ):
+            run.change(record, QueryState.CALCULATING)
+        elif status.status not in RUNNING_STATUSES:
+            logger.warning(
+                "%s: unknown status %r; polling on", query.name, status.status
+            )
+
+
+def _timeout_error(query: QueryPlan, *, aborted: bool) -> QueryTimeoutError:
+    what = "the calculation was aborted" if aborted else "the query was not accepted"
+    return QueryTimeoutError(
+        f"no final status within poll.timeout ({query.poll.timeout:g} s); {what}; "
+        "raise poll.timeout in the manifest if the calculation needs longer"
+    )
+
+
+def _result_url(client: MappClient, result_url: str | None, record: QueryRecord) -> str:
+    if result_url:
+        return result_url
+    if record.calculation_id:
+        return client.result_url_for(record.calculation_id)
+    raise ApiError(
+        "the calculation succeeded but the API gave no resultUrl nor calculationId"
+    )
+
+
+async def _abort(client: MappClient, submission: Submission, query: QueryPlan) -> None:
+    """Abort the calculation server-side, so it stops costing; never raises."""
+    if not submission.status_url:
+        return
+
+    with anyio.move_on_after(ABORT_GRACE_SECONDS, shield=True):
+        try:
+            await client.abort(submission.status_url, query=query.name)
+        except MappExportError as exc:
+            logger.warning(
+                "%s: the calculation could not be aborted: %s", query.name, exc
+            )
