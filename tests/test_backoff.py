@@ -38,7 +38,7 @@ class TestPollIntervals:
 
     @pytest.mark.parametrize("calculation", [0.5, 2.0, 5.0, 20.0, 60.0])
     def test_default_policy_is_prompt_and_cheap(self, calculation: float) -> None:
-        """A calculation is noticed within 30 % of its time plus one second, in few polls."""
+        """A calculation is noticed within 30 % of its time plus 1 s, in few polls."""
         elapsed, polls = 0.0, 0
         for wait in poll_intervals(1.0, 30.0, randomness=random.Random(1)):
             elapsed += wait
@@ -85,7 +85,7 @@ class TestRetryAfter:
     def test_reads_seconds_fractions_and_dates(
         self, header: str, seconds: float
     ) -> None:
-        """Seconds, fractions and HTTP dates are honoured; past means now; all capped."""
+        """Seconds, fractions and HTTP dates are honoured, past means now, capped."""
         assert parse_retry_after(header, now=self.NOW, cap=120.0) == pytest.approx(
             seconds
         )

@@ -1,4 +1,4 @@
-"""End-to-end runs against the sandbox over loopback HTTP, read back from the workbook."""
+"""End-to-end runs against the sandbox over loopback, read back from the workbook."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ class TestHappyPath:
     async def test_cached_result_skips_polling(
         self, sandbox: Sandbox, tmp_path: Path
     ) -> None:
-        """A second run of the same query is answered 200 and goes straight to the result."""
+        """A second run of the same query is answered 200 and skips polling."""
         manifest = write_manifest(
             tmp_path, [("Pages", list_query("pages", 6))], base_url=sandbox.base_url
         )

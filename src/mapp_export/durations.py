@@ -1,4 +1,4 @@
-"""Durations as people write them in a manifest: ``200ms``, ``0.5s``, ``30m``, ``1h``."""
+"""Durations as a manifest writes them: ``200ms``, ``0.5s``, ``30m``, ``1h``."""
 
 from __future__ import annotations
 
@@ -14,16 +14,18 @@ def parse_duration(value: object) -> float:
 
     A bare number is seconds; a string is a number followed by ``ms``, ``s``,
     ``m`` or ``h``. Anything else, and any negative or infinite amount, raises
-    ``ValueError`` with a message that shows how to write it.
+    ``ValueError`` with a message that shows how to write it; a value of the
+    wrong type raises ``ValueError`` too, since that is what pydantic turns
+    into a located manifest error.
     """
     if isinstance(value, bool):
-        raise ValueError(_explain(value))
+        raise ValueError(_explain(value))  # noqa: TRY004 - see the docstring
 
     if isinstance(value, int | float):
         return _checked(float(value), value)
 
     if not isinstance(value, str):
-        raise ValueError(_explain(value))
+        raise ValueError(_explain(value))  # noqa: TRY004 - see the docstring
 
     match = _DURATION.match(value)
     if match is None:

@@ -53,13 +53,14 @@ class ManifestError(MappExportError):
         self.reason = message
         self.hint = hint
         self.others: tuple[ManifestError, ...] = ()
-        super().__init__(self._render())
+        super().__init__(self.render())
 
     def __str__(self) -> str:
         """Render this problem and every further one, a line each."""
-        return "\n".join([self._render(), *(other._render() for other in self.others)])
+        return "\n".join(problem.render() for problem in (self, *self.others))
 
-    def _render(self) -> str:
+    def render(self) -> str:
+        """Render this one problem as ``file:line:column: reason (hint)``."""
         where = str(self.path) if self.path is not None else "manifest"
         if self.line is not None:
             where += f":{self.line}"
