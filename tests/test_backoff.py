@@ -10,6 +10,7 @@ import pytest
 
 from mapp_export.backoff import (
     RetryPolicy,
+    next_retry_wait,
     parse_retry_after,
     poll_intervals,
     retry_delay,
@@ -94,3 +95,24 @@ class TestRetryAfter:
     def test_ignores_what_it_cannot_read(self, header: str | None) -> None:
         """An absent or unreadable header leaves the choice to the backoff."""
         assert parse_retry_after(header, now=self.NOW) is None
+
+
+class TestNextRetryWait:
+    """The bounds on retrying: attempts, total time, and Retry-After."""
+
+    POLICY = RetryPolicy(attempts=4, initial=1.0, max_interval=8.0, total=10.0)
+
+    def test_gives_up_after_the_last_attempt(self) -> None:
+        """After ``attempts`` tries no further wait is offered."""
+        assert next_retry_wait(3, 0.0, self.POLICY) is not None
+        assert next_retry_wait(4, 0.0, self.POLICY) is None
+
+    def test_gives_up_when_the_wait_would_pass_the_total(self) -> None:
+        """A wait that would end past ``total`` is not made."""
+        assert next_retry_wait(1, 8.5, self.POLICY) is not None
+        assert next_retry_wait(2, 8.5, self.POLICY) is None
+
+    def test_retry_after_replaces_the_computed_wait(self) -> None:
+        """The server's (capped) Retry-After is the wait, still within total."""
+        assert next_retry_wait(1, 0.0, self.POLICY, retry_after=3.0) == 3.0
+        assert next_retry_wait(1, 8.0, self.POLICY, retry_after=3.0) is None

@@ -6,6 +6,7 @@ directly, without waiting.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,14 @@ once do not poll in lockstep."""
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounds for retrying a request that failed transiently."""
+    """Bounds for retrying a request that failed transiently.
+
+    ``attempts`` counts every try, the first included. ``initial`` is the first
+    wait, doubled per retry up to ``max_interval``. ``total`` caps the seconds
+    from the first try to the start of the last: a retry whose wait would end
+    past it is not made. ``max_retry_after`` caps what a ``Retry-After`` header
+    may ask for. The manifest's ``retry:`` section sets each of them.
+    """
 
     attempts: int = 6
     initial: float = 0.5
@@ -65,6 +73,34 @@ def retry_delay(
     return _jittered(min(interval, policy.max_interval), JITTER, source)
 
 
+def next_retry_wait(
+    attempt: int,
+    elapsed: float,
+    policy: RetryPolicy,
+    *,
+    retry_after: float | None = None,
+    randomness: random.Random | None = None,
+) -> float | None:
+    """Return the wait before retry number ``attempt``, or None to give up.
+
+    ``elapsed`` is the time since the first try. The answer is None once
+    ``attempt`` tries were made or when the wait would end past
+    ``policy.total``. A ``retry_after`` the server asked for (already capped)
+    replaces the computed wait.
+    """
+    if attempt >= policy.attempts:
+        return None
+
+    wait = (
+        retry_after
+        if retry_after is not None
+        else retry_delay(attempt, policy, randomness=randomness)
+    )
+    if elapsed + wait > policy.total:
+        return None
+    return wait
+
+
 def parse_retry_after(
     value: str | None, *, now: datetime | None = None, cap: float = 120.0
 ) -> float | None:
@@ -77,12 +113,13 @@ def parse_retry_after(
         return None
 
     text = value.strip()
+    seconds: float | None
     try:
         seconds = float(text)
     except ValueError:
         seconds = _seconds_until(text, now or datetime.now(UTC))
 
-    if seconds is None or seconds != seconds:  # NaN compares unequal to itself
+    if seconds is None or math.isnan(seconds):
         return None
 
     return min(max(seconds, 0.0), cap)

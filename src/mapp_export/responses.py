@@ -12,6 +12,17 @@ from typing import Any
 
 import aiohttp
 
+from mapp_export.errors import (
+    ApiError,
+    CalculationNotFoundError,
+    QueryRejectedError,
+    TransientApiError,
+)
+from mapp_export.trust import origin
+
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""Statuses that may recover by themselves (a bare 400 joins them)."""
+
 SNIPPET_LENGTH = 200
 MAX_ERROR_BODY = 64 * 1024
 
@@ -63,8 +74,8 @@ class Answer:
             if self.payload.get(key)
         ]
         errors = self.payload.get("errors")
-        for error in errors if isinstance(errors, list) else []:
-            parts.append(_describe_error(error))
+        if isinstance(errors, list):
+            parts.extend(_describe_error(error) for error in errors)
 
         return "; ".join(dict.fromkeys(parts)) or self.snippet()
 
@@ -83,6 +94,59 @@ async def read_answer(response: aiohttp.ClientResponse) -> Answer:
         payload=payload,
         text=text,
         headers=dict(response.headers),
+    )
+
+
+def is_transient(answer: Answer) -> bool:
+    """Whether the answer may recover by itself: 429, 5xx, or a bare 400.
+
+    Mapp answered every request with a 400 without its error body during a
+    maintenance window; a 400 that carries Mapp's body is the query's fault.
+    """
+    if answer.status in RETRIED_STATUSES:
+        return True
+    return answer.status == 400 and not answer.has_mapp_error_body
+
+
+def classify(answer: Answer, url: str, query: str) -> ApiError:
+    """Turn an unsuccessful answer into the most specific of mapp-export's errors."""
+    status = answer.status
+    if is_transient(answer):
+        cause = (
+            " (a bare 400, as Mapp sends during maintenance)" if status == 400 else ""
+        )
+        return TransientApiError(
+            f"{query}: HTTP {status} from {origin(url)}{cause}: {answer.snippet()}",
+            status=status,
+            url=url,
+        )
+    if status == 404:
+        return CalculationNotFoundError(
+            f"{query}: the API does not know this calculation (HTTP 404: "
+            f"{answer.describe_problem()})",
+            status=status,
+            url=url,
+        )
+    if status in {400, 422}:
+        return QueryRejectedError(
+            f"{query}: the API rejected the query (HTTP {status}): "
+            f"{answer.describe_problem()}; fix the query in the manifest",
+            status=status,
+            url=url,
+        )
+    return ApiError(
+        f"{query}: HTTP {status} from {origin(url)}: {answer.describe_problem()}",
+        status=status,
+        url=url,
+    )
+
+
+def token_refused(answer: Answer) -> bool:
+    """Whether the API refused the token: 401, or 403 with Mapp's INVALID_TOKEN."""
+    if answer.status == 401:
+        return True
+    return answer.status == 403 and (
+        answer.mapp_status_code == "INVALID_TOKEN" or not answer.text.strip()
     )
 
 

@@ -5,30 +5,40 @@ capacity limiter keeps at most ``concurrency`` calculations between submit and
 final status. Results are streamed to spool files and handed, one at a time,
 to the workbook writer in a worker thread as soon as each arrives. At the end
 the workbook is saved only if something was exported.
+
+Before the first calculation the output folder's room and the month's
+allowance are checked (see :mod:`mapp_export.preflight`). A whole-run deadline
+(``--deadline``, ``run_timeout``) and SIGINT/SIGTERM end the run the same way:
+running calculations are aborted with ``DELETE`` and what finished is written.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import signal
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import aiohttp
 import anyio
 
-from mapp_export.api import MappClient
+from mapp_export.api import MappClient, Usage
 from mapp_export.backoff import RetryPolicy
-from mapp_export.errors import ApiError, AuthenticationError, WorkbookError
+from mapp_export.errors import (
+    AllowanceError,
+    ApiError,
+    AuthenticationError,
+    WorkbookError,
+)
 from mapp_export.journey import RecordListener, RunState, Workshop, export_query
 from mapp_export.manifest import Plan
 from mapp_export.outcome import ExitCode, RunOutcome
+from mapp_export.preflight import check_allowance, check_output_folder, read_usage
 from mapp_export.records import RunFacts
 from mapp_export.settings import Credentials
 from mapp_export.workbook import WorkbookWriter
@@ -41,16 +51,40 @@ SIGNAL_EXIT_CODES = {
 }
 
 
+USAGE_GRACE_SECONDS = 10.0
+"""How long reading the usage after the run may take before it is skipped."""
+
+
 @dataclass(frozen=True)
 class RunOptions:
-    """Settings of a run that do not come from the manifest."""
+    """Settings of a run that do not come from the manifest.
 
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    ``retry`` replaces the manifest's ``retry:`` section when given.
+    ``connect_timeout`` bounds opening a connection and ``read_timeout`` each
+    wait for the next bytes of an answer; neither counts the wait for a free
+    connection or calculation slot, and there is no total per request, so a
+    long download is never cut while bytes keep coming. ``deadline`` bounds
+    the whole run in seconds (the shorter of it and the manifest's
+    ``run_timeout`` wins). ``force`` submits even when the month's allowance
+    looks too small. ``min_free_bytes`` is the free space the output folder
+    must have.
+    """
+
+    retry: RetryPolicy | None = None
     connect_timeout: float = 30.0
     read_timeout: float = 300.0
     handle_signals: bool = False
     timezone: tzinfo | None = None
     max_rows_per_sheet: int = 1_048_575
+    deadline: float | None = None
+    force: bool = False
+    min_free_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass
+class _Usages:
+    before: Usage | None = None
+    after: Usage | None = None
 
 
 async def run_plan(
@@ -73,38 +107,45 @@ async def run_plan(
     spool_folder = Path(
         tempfile.mkdtemp(prefix=f".{plan.output.name}.spool-", dir=plan.output.parent)
     )
+    usages = _Usages()
     try:
         async with _http_session(plan, options) as session:
-            client = MappClient(session, plan.api, credentials, options.retry)
-            try:
-                await client.authenticate()
-            except (AuthenticationError, ApiError) as exc:
+            retry = options.retry or plan.retry
+            client = MappClient(session, plan.api, credentials, retry)
+            refusal = await _before_submitting(client, run, options, usages)
+            if refusal is not None:
                 await anyio.to_thread.run_sync(writer.discard)
-                return RunOutcome(
-                    ExitCode.NOTHING_EXPORTED, run.records, message=str(exc)
-                )
+                return refusal
 
             await _export_all(run, options, client, writer, spool_folder)
+            if run.stopped_by is None and run.fatal is None:
+                with anyio.move_on_after(USAGE_GRACE_SECONDS):
+                    usages.after = await read_usage(client, "after")
     finally:
         await anyio.to_thread.run_sync(_remove_folder, spool_folder)
 
-    return await _finish(run, options, writer, started_at)
+    return await _finish(run, options, writer, started_at, usages)
+
+
+async def _before_submitting(
+    client: MappClient, run: RunState, options: RunOptions, usages: _Usages
+) -> RunOutcome | None:
+    """Fetch the first token and check the allowance; return a refusal, if any."""
+    try:
+        await client.authenticate()
+        usages.before = await read_usage(client, "before")
+    except ApiError as exc:
+        return RunOutcome(ExitCode.NOTHING_EXPORTED, run.records, message=str(exc))
+
+    try:
+        check_allowance(usages.before, run.plan.calculations, force=options.force)
+    except AllowanceError as exc:
+        return RunOutcome(ExitCode.REFUSED, run.records, message=str(exc))
+    return None
 
 
 def _prepare_writer(plan: Plan, options: RunOptions) -> WorkbookWriter:
-    folder = plan.output.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WorkbookError(
-            f"the output folder {folder} cannot be created: {exc.strerror}"
-        ) from None
-
-    if not os.access(folder, os.W_OK):
-        raise WorkbookError(
-            f"the output folder {folder} is not writable; choose another --output"
-        )
-
+    check_output_folder(plan.output.parent, options.min_free_bytes)
     return WorkbookWriter(
         plan.output,
         timezone=options.timezone,
@@ -149,6 +190,9 @@ async def _export_all(
     async with anyio.create_task_group() as outer:
         if options.handle_signals:
             outer.start_soon(_watch_signals, run)
+        deadline = _run_deadline(run.plan, options)
+        if deadline is not None:
+            outer.start_soon(_watch_deadline, run, deadline)
 
         async with anyio.create_task_group() as queries:
             run.queries_scope = queries.cancel_scope
@@ -170,8 +214,27 @@ async def _watch_signals(run: RunState) -> None:
             return
 
 
+def _run_deadline(plan: Plan, options: RunOptions) -> float | None:
+    limits = [limit for limit in (options.deadline, plan.run_timeout) if limit]
+    return min(limits) if limits else None
+
+
+async def _watch_deadline(run: RunState, seconds: float) -> None:
+    await anyio.sleep(seconds)
+    run.deadline_passed = seconds
+    logger.warning(
+        "the run passed its deadline of %g s: aborting running calculations", seconds
+    )
+    if run.queries_scope is not None:
+        run.queries_scope.cancel()
+
+
 async def _finish(
-    run: RunState, options: RunOptions, writer: WorkbookWriter, started_at: datetime
+    run: RunState,
+    options: RunOptions,
+    writer: WorkbookWriter,
+    started_at: datetime,
+    usages: _Usages,
 ) -> RunOutcome:
     exit_code = _exit_code(run)
     if not any(record.succeeded for record in run.records):
@@ -184,6 +247,8 @@ async def _finish(
         timezone_name=_timezone_name(options.timezone),
         api_host=run.plan.api.api_host,
         exit_status=int(exit_code),
+        usage_before=usages.before.describe() if usages.before else None,
+        usage_after=usages.after.describe() if usages.after else None,
     )
     try:
         await anyio.to_thread.run_sync(_write_out, writer, run, facts)
@@ -195,7 +260,7 @@ async def _finish(
             message=f"the workbook could not be written: {exc}",
         )
 
-    return RunOutcome(exit_code, run.records, workbook=run.plan.output)
+    return RunOutcome(exit_code, run.records, workbook=run.plan.output, facts=facts)
 
 
 def _write_out(writer: WorkbookWriter, run: RunState, facts: RunFacts) -> None:
