@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import textwrap
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from mapp_export.errors import ManifestError
 from mapp_export.manifest import load_plan
+from mapp_export.schema import manifest_json_schema
 from mapp_export.settings import Overrides
 
 QUERY = {
@@ -46,7 +48,7 @@ def error_of(path: Path, overrides: Overrides | None = None) -> ManifestError:
 
 @pytest.fixture
 def query_file(tmp_path: Path) -> Path:
-    """A query file as Mapp's "copy JSON" gives it, in a subfolder."""
+    """Write a query file as Mapp's "copy JSON" gives it, in a subfolder."""
     folder = tmp_path / "queries"
     folder.mkdir()
     path = folder / "pages.json"
@@ -57,8 +59,9 @@ def query_file(tmp_path: Path) -> Path:
 class TestLoadPlan:
     """A valid manifest becomes a plan with everything resolved."""
 
+    @pytest.mark.usefixtures("query_file")
     def test_reads_files_and_inline_queries_relative_to_the_manifest(
-        self, tmp_path: Path, query_file: Path
+        self, tmp_path: Path
     ) -> None:
         """query_file and output are relative to the manifest's folder."""
         path = write_manifest(
@@ -191,7 +194,7 @@ class TestEndpoints:
         base = "https://api.mapp.com/api/analytics"
         plan = load_plan(write_manifest(tmp_path, self.MANIFEST.format(base=base)))
 
-        assert plan.api.token_url == "https://auth.mapp.com/oauth2/token"
+        assert plan.api.token_url == "https://auth.mapp.com/oauth2/token"  # noqa: S105
         assert plan.api.scope is None
 
     def test_environment_overrides_the_manifest_and_flags_override_both(
@@ -217,7 +220,7 @@ class TestEndpoints:
         )
 
         assert from_environment.api.base_url == "http://127.0.0.1:9/analytics/api"
-        assert from_environment.api.token_url == "http://127.0.0.1:9/token"
+        assert from_environment.api.token_url == "http://127.0.0.1:9/token"  # noqa: S105
         assert from_flags.api.base_url == "http://localhost:8/analytics/api"
         assert from_flags.output == Path("here.xlsx")
 
@@ -465,3 +468,291 @@ class TestManifestErrors:
     def test_missing_manifest(self, tmp_path: Path) -> None:
         """A manifest that does not exist says so."""
         assert "does not exist" in str(error_of(tmp_path / "nope.yaml"))
+
+
+def filters_of(path: Path, index: int = 0, **kwargs: object) -> list[dict[str, object]]:
+    """Load ``path`` and return the top-level filters of one query's body."""
+    plan = load_plan(path, **kwargs)  # type: ignore[arg-type]
+    body = plan.queries[index].body
+    result: list[dict[str, object]] = body["queryObject"]["predefinedContainer"][
+        "filters"
+    ]
+    return result
+
+
+class TestTextFields:
+    """Fields Mapp's schema types as text reach the API as the text written."""
+
+    def test_numbers_and_booleans_keep_their_source_text(self, tmp_path: Path) -> None:
+        """Unquoted true, 12, 1.50 and 0123 in text fields stay exactly as typed."""
+        path = write_manifest(
+            tmp_path,
+            """
+            output: x.xlsx
+            queries:
+              - name: A
+                query:
+                  columns: [{name: 12, lowerLimit: 1, upperLimit: 5}]
+                  predefinedContainer:
+                    filters:
+                      - {name: pages, value1: true, value2: 1.50}
+                      - {name: pages, values1: [NO, 0123, 7.0], caseSensitive: true}
+            """,
+        )
+
+        plan = load_plan(path)
+        query_object = plan.queries[0].body["queryObject"]
+        filters = query_object["predefinedContainer"]["filters"]
+
+        assert query_object["columns"][0] == {
+            "name": "12",
+            "lowerLimit": 1,
+            "upperLimit": 5,
+        }
+        assert filters[0] == {"name": "pages", "value1": "true", "value2": "1.50"}
+        assert filters[1] == {
+            "name": "pages",
+            "values1": ["NO", "0123", "7.0"],
+            "caseSensitive": True,
+        }
+
+    def test_json_numbers_in_text_fields_become_their_json_text(
+        self, tmp_path: Path
+    ) -> None:
+        """In a query file, a JSON number or boolean in a text field is sent as text."""
+        (tmp_path / "q.json").write_text(
+            json.dumps(
+                {
+                    "columns": [{"name": "pages"}],
+                    "predefinedContainer": {
+                        "filters": [{"name": "pages", "value1": 7241, "value2": False}]
+                    },
+                }
+            ),
+            encoding="utf-8",
+        )
+        path = write_manifest(
+            tmp_path,
+            """
+            output: x.xlsx
+            queries:
+              - name: A
+                query_file: q.json
+            """,
+        )
+
+        assert filters_of(path)[0] == {
+            "name": "pages",
+            "value1": "7241",
+            "value2": "false",
+        }
+
+
+class TestUnknownBodyKeys:
+    """Keys Mapp's schema does not know pass unchanged, with a warning."""
+
+    def test_unknown_key_is_sent_and_warned_with_line_and_suggestion(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A misspelt column key stays in the body; the warning names its line."""
+        path = write_manifest(
+            tmp_path,
+            """
+            output: x.xlsx
+            queries:
+              - name: A
+                query:
+                  columns:
+                    - {name: pages, sortIndx: 0, futureFlag: on}
+            """,
+        )
+
+        plan = load_plan(path)
+
+        column = plan.queries[0].body["queryObject"]["columns"][0]
+        assert column == {"name": "pages", "sortIndx": 0, "futureFlag": "on"}
+        assert plan.warnings == (
+            (
+                f"{path}:6:25: query 'A': 'queryObject.columns[0].sortIndx' is not "
+                "in Mapp's published query schema; it is sent unchanged (did you "
+                "mean 'sortIndex'?)"
+            ),
+            (
+                f"{path}:6:38: query 'A': 'queryObject.columns[0].futureFlag' is "
+                "not in Mapp's published query schema; it is sent unchanged"
+            ),
+        )
+        assert plan.warnings[0] in caplog.text
+
+
+class TestVariablesAndPlaceholders:
+    """${VAR} in api settings and output; {date} and friends in output."""
+
+    MANIFEST = """
+        api:
+          base_url: ${BASE}/analytics/api
+        output: ${FOLDER}/{manifest}-{date}.xlsx
+        queries:
+          - name: A
+            query: {columns: []}
+        """
+
+    def test_fills_variables_and_placeholders(self, tmp_path: Path) -> None:
+        """Environment values and the run date make the URL and the path."""
+        path = write_manifest(tmp_path, self.MANIFEST)
+        environment = {"BASE": "http://127.0.0.1:9", "FOLDER": "out"}
+
+        plan = load_plan(
+            path,
+            Overrides(run_date=date(2026, 12, 3)),
+            environment=environment,
+        )
+
+        assert plan.api.base_url == "http://127.0.0.1:9/analytics/api"
+        assert plan.output == tmp_path / "out" / "manifest-2026-12-03.xlsx"
+
+    def test_unset_variable_names_itself_and_its_line(self, tmp_path: Path) -> None:
+        """A variable that is not set is a manifest error at its line."""
+        path = write_manifest(tmp_path, self.MANIFEST)
+
+        with pytest.raises(ManifestError) as caught:
+            load_plan(path, environment={"BASE": "http://127.0.0.1:9"})
+
+        assert str(caught.value).startswith(
+            f"{path}:3:9: the environment variable FOLDER is not set"
+        )
+
+    def test_unknown_placeholder_lists_the_known_ones(self, tmp_path: Path) -> None:
+        """{week} is not a placeholder; the error says which ones are."""
+        path = write_manifest(
+            tmp_path,
+            """
+            output: out/{week}.xlsx
+            queries:
+              - name: A
+                query: {columns: []}
+            """,
+        )
+
+        assert "{week} is unknown; known: {date}, {year}" in str(error_of(path))
+
+
+class TestTimeSettings:
+    """time: in defaults or a query replaces the query's time filters."""
+
+    MANIFEST = """
+        output: x.xlsx
+        timezone: Europe/Berlin
+        defaults:
+          time: yesterday
+        queries:
+          - name: Default
+            query: {columns: [], predefinedContainer: {filters: [{name: time_dynamic}]}}
+          - name: Own
+            time: {from: 2026-11-01, to: 2026-11-30}
+            query: {columns: []}
+        """
+
+    def test_query_time_wins_over_defaults(self, tmp_path: Path) -> None:
+        """defaults.time applies where a query has none; its own time wins."""
+        path = write_manifest(tmp_path, self.MANIFEST)
+        overrides = Overrides(run_date=date(2027, 1, 1))
+
+        assert filters_of(path, 0, overrides=overrides)[0]["value1"] == (
+            "2026-12-31 00:00:00"
+        )
+        second = filters_of(path, 1, overrides=overrides)
+        assert [item["value1"] for item in second] == ["2026-11-01 00:00:00"]
+        assert second[0]["value2"] == "2026-12-01 00:00:00"
+
+    def test_without_time_the_query_keeps_its_filters(self, tmp_path: Path) -> None:
+        """A query with no time setting anywhere is sent as written."""
+        path = write_manifest(
+            tmp_path,
+            """
+            output: x.xlsx
+            queries:
+              - name: A
+                query:
+                  columns: []
+                  predefinedContainer: {filters: [{name: time_dynamic}]}
+            """,
+        )
+
+        assert filters_of(path) == [{"name": "time_dynamic"}]
+
+    def test_bad_time_settings_are_refused_with_their_line(
+        self, tmp_path: Path
+    ) -> None:
+        """An unknown keyword, a reversed range and a bad zone name each point home."""
+        path = write_manifest(
+            tmp_path,
+            """
+            output: x.xlsx
+            timezone: Europe/Atlantis
+            queries:
+              - name: A
+                time: yesterdy
+                query: {columns: []}
+              - name: B
+                time: {from: 2026-12-02, to: 2026-12-01}
+                query: {columns: []}
+            """,
+        )
+
+        text = str(error_of(path))
+
+        assert f"{path}:2:11: timezone: 'Europe/Atlantis' is not an IANA" in text
+        assert f"{path}:5:11: queries[0].time: " in text
+        assert "'yesterday'" in text
+        assert "'to' (2026-12-01) is before 'from' (2026-12-02)" in text
+
+
+class TestOnly:
+    """--only keeps the named queries, with the titles they would have had."""
+
+    MANIFEST = """
+        output: x.xlsx
+        queries:
+          - name: First
+            query: {columns: []}
+          - name: Second
+            query: {columns: []}
+        """
+
+    def test_keeps_named_queries(self, tmp_path: Path) -> None:
+        """Names are matched ignoring case; indexes and titles are kept."""
+        path = write_manifest(tmp_path, self.MANIFEST)
+
+        plan = load_plan(path, Overrides(only=("second",)))
+
+        assert [(query.index, query.sheet_title) for query in plan.queries] == [
+            (1, "Second")
+        ]
+
+    def test_unknown_name_suggests_the_closest(self, tmp_path: Path) -> None:
+        """A name no query has is refused with the closest one."""
+        path = write_manifest(tmp_path, self.MANIFEST)
+
+        error = error_of(path, Overrides(only=("Secnd",)))
+
+        assert str(error) == (
+            "--only: no query is named 'Secnd' (did you mean 'Second'?)"
+        )
+
+
+class TestSchema:
+    """The manifest's JSON Schema describes the keys the loader accepts."""
+
+    def test_schema_lists_the_nightly_keys(self) -> None:
+        """Time keywords, from/to, expect and report appear in the schema."""
+        text = json.dumps(manifest_json_schema())
+
+        for word in (
+            '"previous_month"',
+            '"from"',
+            '"min_rows"',
+            '"report"',
+            '"$schema"',
+        ):
+            assert word in text

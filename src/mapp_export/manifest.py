@@ -1,35 +1,32 @@
 """The manifest: a YAML file of named Mapp queries, loaded into a run plan.
 
 Loading checks everything that can be checked without the network: the YAML,
-every key and value, the query files, and the sheet titles. Any problem is a
+every key and value, the environment variables it refers to, the query files,
+the time settings and the sheet titles. Any problem is a
 :class:`~mapp_export.errors.ManifestError` naming the file, line and column,
 raised before a single request is sent.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from mapp_export.backoff import RetryPolicy
+from mapp_export.dates import load_timezone, today_in
+from mapp_export.errors import ManifestError
 from mapp_export.manifest_errors import translate_validation_error
-from mapp_export.manifest_model import (
-    ApiSection,
-    ManifestSection,
-    PollSection,
-    QuerySection,
-    SheetSection,
-)
-from mapp_export.query_body import (
-    complete_body,
-    parse_query_json,
-    read_query_file,
-    row_window,
-)
+from mapp_export.manifest_model import ApiSection, ManifestSection
+from mapp_export.placeholders import PlaceholderError, expand_variables, fill_output
+from mapp_export.plan import Plan, PollSettings, QueryPlan, ReportPlan
+from mapp_export.query_planning import plan_queries
 from mapp_export.settings import (
     KNOWN_MAPP_HOSTS,
     ApiSettings,
@@ -37,56 +34,57 @@ from mapp_export.settings import (
     check_url,
     default_token_url,
 )
-from mapp_export.titles import assign_sheet_titles, sheet_title_problem
-from mapp_export.workbook import SheetOptions
+from mapp_export.titles import sheet_title_problem
 from mapp_export.yaml_source import YamlDocument, load_yaml
 
+__all__ = [
+    "Plan",
+    "PollSettings",
+    "QueryPlan",
+    "ReportPlan",
+    "load_plan",
+]
 
-@dataclass(frozen=True)
-class PollSettings:
-    """Backoff bounds while a calculation runs, and its deadline, in seconds."""
-
-    initial: float = 1.0
-    max_interval: float = 30.0
-    timeout: float = 1800.0
-
-
-@dataclass(frozen=True)
-class QueryPlan:
-    """One query ready to run: its body, sheet title and settings."""
-
-    index: int
-    name: str
-    sheet_title: str
-    body: dict[str, Any]
-    poll: PollSettings
-    sheet_options: SheetOptions
-    line: int | None = None
+logger = logging.getLogger("mapp_export")
 
 
-@dataclass(frozen=True)
-class Plan:
-    """Everything a run needs, resolved from the manifest and its overrides."""
+def load_plan(
+    path: Path,
+    overrides: Overrides | None = None,
+    *,
+    environment: Mapping[str, str] | None = None,
+) -> Plan:
+    """Load and check the manifest at ``path`` and resolve it into a plan.
 
-    manifest_path: Path
-    api: ApiSettings
-    output: Path
-    concurrency: int
-    queries: tuple[QueryPlan, ...]
-
-
-def load_plan(path: Path, overrides: Overrides | None = None) -> Plan:
-    """Load and check the manifest at ``path`` and resolve it into a plan."""
+    ``environment`` (default: this process's) fills ``${VAR}`` references.
+    """
     overrides = overrides or Overrides()
+    environment = os.environ if environment is None else environment
     document = load_yaml(path)
     section = _validate(document)
 
+    timezone = load_timezone(section.timezone) if section.timezone else None
+    run_date = overrides.run_date or today_in(timezone)
+    planned = plan_queries(section, document, run_date)
+    for message in planned.warnings:
+        logger.warning("%s", message)
+    for message in planned.notes:
+        logger.info("%s", message)
+
     return Plan(
         manifest_path=path,
-        api=_resolve_api(section.api, overrides, document),
-        output=overrides.output or (path.parent / section.output),
+        api=_resolve_api(
+            _expand_api(section.api, document, environment), overrides, document
+        ),
+        output=_output_path(section, overrides, document, environment, run_date),
         concurrency=section.concurrency,
-        queries=_plan_queries(section, document),
+        queries=_select(tuple(planned.queries), overrides.only),
+        run_date=run_date,
+        timezone=timezone,
+        warnings=tuple(planned.warnings),
+        notes=tuple(planned.notes),
+        retry=RetryPolicy(**section.retry.model_dump(exclude_none=True)),
+        run_timeout=section.run_timeout,
     )
 
 
@@ -172,87 +170,68 @@ def _trusted_hosts(
     return tuple(dict.fromkeys(host.lower() for host in hosts))
 
 
-def _plan_queries(
-    section: ManifestSection, document: YamlDocument
-) -> tuple[QueryPlan, ...]:
-    requested = [(query.name, query.sheet) for query in section.queries]
-    titles = assign_sheet_titles(requested)
+def _expand_api(
+    section: ApiSection, document: YamlDocument, environment: Mapping[str, str]
+) -> ApiSection:
+    def expand(text: str, location: list[str | int]) -> str:
+        try:
+            return expand_variables(text, environment)
+        except PlaceholderError as exc:
+            raise document.error(location, str(exc)) from None
 
-    plans = []
-    for index, (query, title) in enumerate(zip(section.queries, titles, strict=True)):
-        body = _query_body(query, document, ["queries", index])
-        plans.append(
-            QueryPlan(
-                index=index,
-                name=query.name,
-                sheet_title=title,
-                body=body,
-                poll=_poll_settings(section.poll, section.defaults.poll, query.poll),
-                sheet_options=_sheet_options(section.defaults, query, body),
-                line=document.line_of(["queries", index]),
+    changes: dict[str, object] = {
+        "base_url": expand(section.base_url, ["api", "base_url"]),
+        "trusted_hosts": [
+            expand(host, ["api", "trusted_hosts", index])
+            for index, host in enumerate(section.trusted_hosts)
+        ],
+    }
+    if section.token_url is not None:
+        changes["token_url"] = expand(section.token_url, ["api", "token_url"])
+    if section.scope is not None:
+        changes["scope"] = expand(section.scope, ["api", "scope"])
+    return section.model_copy(update=changes)
+
+
+def _output_path(
+    section: ManifestSection,
+    overrides: Overrides,
+    document: YamlDocument,
+    environment: Mapping[str, str],
+    run_date: date,
+) -> Path:
+    manifest = document.path.stem
+    if overrides.output is not None:
+        try:
+            return Path(
+                fill_output(str(overrides.output), environment, run_date, manifest)
             )
-        )
-    return tuple(plans)
-
-
-def _query_body(
-    query: QuerySection, document: YamlDocument, location: list[str | int]
-) -> dict[str, Any]:
-    if query.query_file is not None:
-        raw = _read_query_file(query.query_file, document, [*location, "query_file"])
-    elif isinstance(query.query, str):
-        first_line = document.line_of([*location, "query"]) or 1
-        raw = parse_query_json(query.query, document.path, first_line=first_line)
-    else:
-        raw = query.query
+        except PlaceholderError as exc:
+            raise ManifestError(str(exc), path="--output") from None
 
     try:
-        return complete_body(raw)
-    except ValueError as exc:
-        raise document.error(
-            [*location, "query_file" if query.query_file else "query"],
-            str(exc),
-            hint="paste the JSON from Mapp's 'copy JSON', or its queryObject",
-        ) from None
+        text = fill_output(section.output, environment, run_date, manifest)
+    except PlaceholderError as exc:
+        raise document.error(["output"], str(exc)) from None
+    return document.path.parent / text
 
 
-def _read_query_file(
-    relative: str, document: YamlDocument, location: list[str | int]
-) -> Any:
-    path = document.path.parent / relative
-    try:
-        return read_query_file(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise document.error(
-            location,
-            f"the query file {str(path)!r} cannot be read: {reason}",
-            hint="query_file is relative to the manifest's folder",
-        ) from None
+def _select(
+    queries: tuple[QueryPlan, ...], only: Sequence[str]
+) -> tuple[QueryPlan, ...]:
+    """Keep the queries ``--only`` names (ignoring case); all when it names none."""
+    if not only:
+        return queries
 
+    by_name = {query.name.strip().casefold(): query for query in queries}
+    for name in only:
+        if name.strip().casefold() not in by_name:
+            names = [query.name for query in queries]
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+            hint = (
+                f"did you mean {close[0]!r}?" if close else "names: " + ", ".join(names)
+            )
+            raise ManifestError(f"no query is named {name!r}", path="--only", hint=hint)
 
-def _poll_settings(*layers: PollSection | None) -> PollSettings:
-    values: dict[str, float] = {}
-    for layer in layers:
-        if layer is not None:
-            values.update(layer.model_dump(exclude_none=True))
-    return PollSettings(**values)
-
-
-def _sheet_options(
-    defaults: SheetSection, query: QuerySection, body: Mapping[str, Any]
-) -> SheetOptions:
-    def pick(name: str, fallback: Any) -> Any:
-        for layer in (query, defaults):
-            value = getattr(layer, name)
-            if value is not None:
-                return value
-        return fallback
-
-    return SheetOptions(
-        nulls=pick("nulls", "empty"),
-        totals=pick("totals", "label"),
-        failed_sheet=pick("failed_sheet", "none"),
-        columns=dict(pick("columns", {})),
-        row_window=row_window(body),
-    )
+    wanted = {name.strip().casefold() for name in only}
+    return tuple(query for query in queries if query.name.strip().casefold() in wanted)

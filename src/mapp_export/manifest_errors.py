@@ -35,7 +35,8 @@ def translate_validation_error(
 def _problem(
     error: ErrorDetails, document: YamlDocument, model: type[BaseModel]
 ) -> ManifestError:
-    location = document_location(error["loc"], document.data)
+    names_a_key = error["type"] in {"extra_forbidden", "missing"}
+    location = document_location(error["loc"], document.data, keep_last=names_a_key)
     parent, last = location[:-1], location[-1] if location else ""
     inside = f" in {dotted(parent)}" if parent else ""
 
@@ -59,17 +60,19 @@ def _problem(
     )
 
 
-def document_location(location: Sequence[int | str], data: Any) -> list[int | str]:
+def document_location(
+    location: Sequence[int | str], data: Any, *, keep_last: bool = True
+) -> list[int | str]:
     """Keep the steps of pydantic's location that exist in the document.
 
     pydantic adds the name of each member of a union it tried (``str``,
-    ``dict[str,any]``); those are not keys of the YAML and are dropped. The
-    last step is always kept: it names the missing or unknown key.
+    ``dict[str,any]``); those are not keys of the YAML and are dropped. With
+    ``keep_last`` the last step is kept: it names the missing or unknown key.
     """
     kept: list[int | str] = []
     node = data
     for position, step in enumerate(location):
-        is_last = position == len(location) - 1
+        is_last = keep_last and position == len(location) - 1
         if _has_step(node, step):
             node = node[step]
         elif not is_last:
@@ -119,7 +122,9 @@ def _valid_keys(model: type[BaseModel], parent: Sequence[int | str]) -> set[str]
             continue
         field = current.model_fields.get(step)
         current = _nested_model(field.annotation) if field else None
-    return set(current.model_fields) if current else set()
+    if current is None:
+        return set()
+    return {field.alias or name for name, field in current.model_fields.items()}
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:

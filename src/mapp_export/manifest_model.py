@@ -8,13 +8,61 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictInt,
+    Tag,
+    WithJsonSchema,
+    model_validator,
+)
 
+from mapp_export.dates import TimeKeyword, load_timezone, parse_day
 from mapp_export.durations import parse_duration
 from mapp_export.settings import LEGACY_BASE_URL
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*[0-9.]+\s*(ms|s|m|h)?\s*$"},
+            ],
+            "description": "200ms, 0.5s, 30s, 30m, 1h, or a number of seconds",
+        }
+    ),
+]
 NonEmptyText = Annotated[str, Field(min_length=1)]
+
+
+def _check_day(text: str) -> str:
+    parse_day(text)
+    return text
+
+
+def _check_timezone(name: str) -> str:
+    load_timezone(name)
+    return name
+
+
+Day = Annotated[
+    str,
+    AfterValidator(_check_day),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]
+TimezoneName = Annotated[
+    str,
+    AfterValidator(_check_timezone),
+    WithJsonSchema(
+        {"type": "string", "description": "an IANA time zone, e.g. Europe/Berlin"}
+    ),
+]
 
 
 class Section(BaseModel):
@@ -40,14 +88,69 @@ class PollSection(Section):
     timeout: Duration | None = None
 
 
+class RetrySection(Section):
+    """How a request that failed transiently is retried (see ``RetryPolicy``)."""
+
+    attempts: int | None = Field(default=None, ge=1, le=100)
+    initial: Duration | None = None
+    max_interval: Duration | None = None
+    total: Duration | None = None
+    max_retry_after: Duration | None = None
+
+
+class DaysSection(Section):
+    """Fixed days for ``time:``, both included: ``{from: 2026-12-01, to: ...}``."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    first: Day = Field(alias="from")
+    last: Day = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _in_order(self) -> DaysSection:
+        if parse_day(self.last) < parse_day(self.first):
+            message = f"'to' ({self.last}) is before 'from' ({self.first})"
+            raise ValueError(message)
+        return self
+
+
+def _time_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "keyword"
+    if isinstance(value, dict | DaysSection):
+        return "days"
+    return None
+
+
+TimeSetting = Annotated[
+    Annotated[TimeKeyword, Tag("keyword")] | Annotated[DaysSection, Tag("days")],
+    Discriminator(
+        _time_kind,
+        custom_error_type="time_setting",
+        custom_error_message=(
+            "write a keyword (yesterday, last_7_days, last_30_days, "
+            "month_to_date, previous_month) or {from: YYYY-MM-DD, to: YYYY-MM-DD}"
+        ),
+    ),
+]
+
+
+class ExpectSection(Section):
+    """What a good result looks like; a result that falls short fails the query."""
+
+    min_rows: StrictInt = Field(ge=0)
+
+
 class SheetSection(Section):
-    """How a result becomes a sheet; shared by ``defaults`` and each query."""
+    """Settings shared by ``defaults`` and each query; a query's own win."""
 
     poll: PollSection | None = None
     nulls: Literal["empty", "zero"] | None = None
     totals: Literal["label", "keep", "drop"] | None = None
     failed_sheet: Literal["none", "placeholder"] | None = None
     columns: dict[NonEmptyText, NonEmptyText] | None = None
+    time: TimeSetting | None = None
+    expect: ExpectSection | None = None
 
 
 class QuerySection(SheetSection):
@@ -56,12 +159,23 @@ class QuerySection(SheetSection):
     name: NonEmptyText
     query: dict[str, Any] | str | None = None
     query_file: NonEmptyText | None = None
+    report: StrictInt | None = Field(default=None, ge=1)
+    elements: list[Annotated[StrictInt, Field(ge=1)]] | None = Field(
+        default=None, min_length=1
+    )
     sheet: NonEmptyText | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> QuerySection:
-        if (self.query is None) == (self.query_file is None):
-            message = "give exactly one of 'query' (inline) or 'query_file'"
+        sources = [self.query, self.query_file, self.report]
+        if sum(source is not None for source in sources) != 1:
+            message = (
+                "give exactly one of 'query' (inline), 'query_file' or "
+                "'report' (a saved report's id)"
+            )
+            raise ValueError(message)
+        if self.elements is not None and self.report is None:
+            message = "'elements' picks elements of a saved report; add 'report:'"
             raise ValueError(message)
         return self
 
@@ -71,7 +185,10 @@ class ManifestSection(Section):
 
     api: ApiSection = Field(default_factory=ApiSection)
     output: NonEmptyText
+    timezone: TimezoneName | None = None
     concurrency: int = Field(default=8, ge=1, le=1000)
     poll: PollSection = Field(default_factory=PollSection)
+    retry: RetrySection = Field(default_factory=RetrySection)
+    run_timeout: Duration | None = None
     defaults: SheetSection = Field(default_factory=SheetSection)
     queries: list[QuerySection] = Field(min_length=1)

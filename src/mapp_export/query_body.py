@@ -51,7 +51,7 @@ def complete_body(raw: Any) -> dict[str, Any]:
     """
     if not isinstance(raw, Mapping):
         message = "the query must be a JSON object"
-        raise ValueError(message)
+        raise ValueError(message)  # noqa: TRY004 - the caller reports ValueError
 
     if "queryObject" in raw:
         body = {"resultType": RESULT_TYPE, **raw}

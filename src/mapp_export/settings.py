@@ -11,6 +11,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ from mapp_export.errors import CredentialsError, ManifestError
 LEGACY_BASE_URL = "https://intelligence.eu.mapp.com/analytics/api"
 LEGACY_SCOPE = "mapp.intelligence-api"
 CURRENT_API_HOST = "api.mapp.com"
-CURRENT_TOKEN_URL = "https://auth.mapp.com/oauth2/token"
+CURRENT_TOKEN_URL = "https://auth.mapp.com/oauth2/token"  # noqa: S105 - a URL
 KNOWN_MAPP_HOSTS = ("intelligence.eu.mapp.com", "api.mapp.com", "auth.mapp.com")
 
 CLIENT_ID_VARIABLE = "MAPP_CLIENT_ID"
@@ -38,28 +39,38 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Overrides:
-    """Settings that win over the manifest: environment first, flags on top."""
+    """Settings that win over the manifest: environment first, flags on top.
+
+    ``run_date`` replaces today (in the manifest's time zone) as the date the
+    time keywords count back from; ``only`` names the queries to run.
+    """
 
     base_url: str | None = None
     token_url: str | None = None
     output: Path | None = None
     base_url_source: str = BASE_URL_VARIABLE
     token_url_source: str = TOKEN_URL_VARIABLE
+    run_date: date | None = None
+    only: tuple[str, ...] = ()
 
     @classmethod
-    def combine(
+    def combine(  # noqa: PLR0913 - one keyword per overriding flag
         cls,
         environment: Mapping[str, str],
         *,
         base_url: str | None = None,
         token_url: str | None = None,
         output: Path | None = None,
+        run_date: date | None = None,
+        only: tuple[str, ...] = (),
     ) -> Overrides:
         """Merge the environment's overrides with the command line's."""
         return cls(
             base_url=base_url or environment.get(BASE_URL_VARIABLE) or None,
             token_url=token_url or environment.get(TOKEN_URL_VARIABLE) or None,
             output=output,
+            run_date=run_date,
+            only=only,
             base_url_source="--base-url" if base_url else BASE_URL_VARIABLE,
             token_url_source="--token-url" if token_url else TOKEN_URL_VARIABLE,
         )

@@ -30,7 +30,9 @@ _FLOAT = re.compile(
 class _CoreSchemaLoader(yaml.SafeLoader):
     """A safe loader with YAML 1.2 core scalars and no silent duplicate keys."""
 
-    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+    yaml_implicit_resolvers: ClassVar[  # type: ignore[misc]  # PyYAML's own design
+        dict[str, list[tuple[str, re.Pattern[str]]]]
+    ] = {}
 
 
 _CoreSchemaLoader.add_implicit_resolver(
@@ -70,6 +72,13 @@ class YamlDocument:
     path: Path
     data: Any
     root: yaml.Node | None
+
+    def node_at(self, location: Sequence[str | int]) -> yaml.Node | None:
+        """Return the node of the value at ``location``, or ``None`` if absent."""
+        node = self.root
+        for step in location:
+            node = _child(node, step) if node is not None else None
+        return node
 
     def position(self, location: Sequence[str | int]) -> tuple[int, int] | None:
         """Return the 1-based line and column of the value at ``location``.
@@ -164,13 +173,15 @@ def _child(node: yaml.Node, step: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if key_node.value == step:
-                return value_node
+                found: yaml.Node = value_node
+                return found
     elif (
         isinstance(node, yaml.SequenceNode)
         and isinstance(step, int)
         and 0 <= step < len(node.value)
     ):
-        return node.value[step]
+        item: yaml.Node = node.value[step]
+        return item
     return None
 
 
