@@ -302,3 +302,22 @@ class TestMetricCellWriter:
         metric_cell_writer(0, recorder.target, CellCounts(), null_as_zero=True)(1, None)
 
         assert recorder.cells == [("number", 1, 0, 0)]
+
+    def test_json_integers_beyond_fifteen_digits_stay_text(self) -> None:
+        """A JSON integer of 16+ significant digits stays text; 10**20 is a number."""
+        recorder = RecordingTarget()
+        counts = CellCounts()
+        write = metric_cell_writer(0, recorder.target, counts, null_as_zero=False)
+
+        for line, value in enumerate(
+            [1234567890123456, -999999999999999, 10**20, -12345678901234567890], 1
+        ):
+            write(line, value)
+
+        assert recorder.cells == [
+            ("text", 1, 0, "1234567890123456"),
+            ("number", 2, 0, -999999999999999),
+            ("number", 3, 0, 10**20),
+            ("text", 4, 0, "-12345678901234567890"),
+        ]
+        assert counts.metrics_kept_as_text == 2

@@ -39,6 +39,7 @@ class TestSheetTitleProblem:
             ("'quoted", "apostrophe"),
             ("quoted'", "apostrophe"),
             ("a\x01b", "control characters"),
+            ("a\tb", "control characters"),
             ("History", "reserved by Excel"),
             ("hIsToRy", "reserved by Excel"),
             ("summary", "adds itself"),
@@ -130,6 +131,18 @@ class TestAssignSheetTitles:
 
         assert titles[1] == "a" * 26 + " (2)"
         assert all(is_valid(title) for title in titles)
+
+    def test_every_derived_title_is_valid_and_unique(self) -> None:
+        """Awkward names, each twice, give valid titles, unique ignoring case."""
+        names = [
+            "bell\x07 and\ttab\n", "'[a]:b*c?d/e\\f'", "History", "  ", "''",
+            "x" * 40, "X" * 40, f"{EMOJI * 20}", "Summary", "it's", "IT'S",
+        ]  # fmt: skip
+        titles = assign_sheet_titles([(name, None) for name in names * 2])
+
+        assert all(is_valid(title) for title in titles)
+        assert len({title.casefold() for title in titles} | {"summary"}) == 23
+        assert titles[0] == "bell and tab"
 
 
 class TestContinuationTitle:

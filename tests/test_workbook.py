@@ -9,11 +9,8 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 import tracemalloc
 import zipfile
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,101 +19,22 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from mapp_export.errors import ResultFormatError, WorkbookError
-from mapp_export.records import QueryRecord, QueryState, RunFacts, SheetFacts
+from mapp_export.records import QueryState
 from mapp_export.workbook import SheetOptions, WorkbookWriter
-
-EMOJI = "\U0001f600"
-DAY: dict[str, Any] = {
-    "name": "time_days",
-    "alias": "time_days|0",
-    "dimension": True,
-    "metric": None,
-}
-PAGE: dict[str, Any] = {
-    "name": "pages",
-    "alias": "pages|0",
-    "dimension": True,
-    "metric": None,
-}
-VISITS: dict[str, Any] = {
-    "name": "visits",
-    "alias": "visits|0",
-    "dimension": None,
-    "metric": True,
-}
-ORDERS: dict[str, Any] = {
-    "name": "orders",
-    "alias": "orders|0",
-    "dimension": None,
-    "metric": True,
-}
-
-
-def spool(folder: Path, headers: Sequence[dict[str, Any]], rows: list[Any]) -> Path:
-    """Write a result body with its rows before its headers, as Mapp does."""
-    path = folder / f"spool-{len(list(folder.glob('spool-*')))}.json"
-    body = {"calculationDataType": "RAW_DATA", "rows": rows, "headers": headers}
-    path.write_text(json.dumps(body), "utf-8")
-    return path
-
-
-def run_facts() -> RunFacts:
-    """Facts of a run, as the runner would give them."""
-    return RunFacts(
-        manifest_path="reports/daily.yaml",
-        started_at=datetime(2026, 12, 4, 6, 0, tzinfo=UTC),
-        timezone_name="Europe/Berlin",
-        api_host="api.mapp.com",
-        exit_status=0,
-    )
-
-
-def record(index: int, title: str) -> QueryRecord:
-    """Make the record of a query that is about to be written."""
-    return QueryRecord(index=index, name=f"query {index}", sheet_title=title)
-
-
-def write_one(
-    folder: Path,
-    headers: Sequence[dict[str, Any]],
-    rows: list[Any],
-    options: SheetOptions | None = None,
-    **writer_options: Any,
-) -> tuple[Path, SheetFacts]:
-    """Write one result as the sheet ``Data`` of a saved workbook."""
-    target = folder / "export.xlsx"
-    writer = WorkbookWriter(target, **writer_options)
-    query = record(0, "Data")
-    query.sheet = writer.write_result(
-        query, spool(folder, headers, rows), options or SheetOptions()
-    )
-    query.state = QueryState.DONE
-    writer.finish([query], run_facts())
-    return target, query.sheet
-
-
-def openpyxl_rows(target: Path, title: str = "Data") -> list[list[Any]]:
-    """Read a sheet's values with openpyxl."""
-    workbook = openpyxl.load_workbook(target)
-    return [list(row) for row in workbook[title].iter_rows(values_only=True)]
-
-
-def calamine_rows(target: Path, title: str = "Data") -> list[list[Any]]:
-    """Read a sheet's values with python-calamine; empty cells read as ""."""
-    workbook = CalamineWorkbook.from_path(str(target))
-    return workbook.get_sheet_by_name(title).to_python(skip_empty_area=False)
-
-
-def column(rows: list[list[Any]], index: int) -> list[Any]:
-    """Take one column of data rows, without the header row."""
-    return [row[index] for row in rows[1:]]
-
-
-def naive(day: int, hour: int, minute: int, second: int = 0) -> datetime:
-    """Make a December 2026 datetime without tzinfo, as Excel stores them."""
-    return datetime(2026, 12, day, hour, minute, second, tzinfo=UTC).replace(
-        tzinfo=None
-    )
+from workbook_helpers import (
+    DAY,
+    EMOJI,
+    ORDERS,
+    PAGE,
+    VISITS,
+    calamine_rows,
+    column,
+    openpyxl_rows,
+    record,
+    run_facts,
+    spool,
+    write_one,
+)
 
 
 def current_umask() -> int:
@@ -259,6 +177,24 @@ class TestMetricCells:
         assert openpyxl_rows(target)[1:] == [["home", 0], [None, 2]]
         assert calamine_rows(target)[1:] == [["home", 0], ["", 2]]
 
+    def test_long_json_integers_stay_text(self, tmp_path: Path) -> None:
+        """JSON integers of 16+ significant digits stay text, counted and noted."""
+        body = '{"headers": [%s], "rows": [[1234567890123456789], [10000000000000000]]}'
+        path = tmp_path / "spool.json"
+        path.write_text(body % json.dumps(VISITS), "utf-8")
+        writer = WorkbookWriter(tmp_path / "export.xlsx")
+        query = record(0, "Data")
+
+        query.sheet = writer.write_result(query, path, SheetOptions())
+        query.state = QueryState.DONE
+        writer.finish([query], run_facts())
+
+        expected = ["1234567890123456789", 10**16]
+        assert column(openpyxl_rows(tmp_path / "export.xlsx"), 0) == expected
+        assert column(calamine_rows(tmp_path / "export.xlsx"), 0) == expected
+        assert query.sheet.metrics_kept_as_text == 1
+        assert "1 metric value(s) are not numbers" in query.sheet.notes[0]
+
 
 class TestHeaderRow:
     """The header row: names, renames, duplicates, look."""
@@ -286,6 +222,22 @@ class TestHeaderRow:
         assert sheet.freeze_panes == "A2"
         assert sheet.auto_filter.ref == "A1:B3"
         assert sheet.column_dimensions["A"].width > sheet.column_dimensions["B"].width
+
+    def test_continuation_sheets_look_like_the_first(self, tmp_path: Path) -> None:
+        """Every part of a long result has a bold, frozen header and an autofilter."""
+        rows = [[f"page {i}", i] for i in range(5)]
+
+        target, facts = write_one(tmp_path, [PAGE, VISITS], rows, max_rows_per_sheet=2)
+
+        workbook = openpyxl.load_workbook(target)
+        sheets = [workbook[title] for title in facts.titles]
+        assert [sheet["A1"].font.b for sheet in sheets] == [True] * 3
+        assert [sheet.freeze_panes for sheet in sheets] == ["A2"] * 3
+        assert [sheet.auto_filter.ref for sheet in sheets] == [
+            "A1:B3",
+            "A1:B3",
+            "A1:B2",
+        ]
 
 
 class TestTotals:
@@ -326,6 +278,18 @@ class TestTotals:
         assert openpyxl_rows(target)[1:] == expected
         assert calamine_rows(target)[1:] == expected
         assert (facts.total_rows, facts.rows_written) == (1, len(expected))
+
+    def test_kept_marker_is_text_never_zero(self, tmp_path: Path) -> None:
+        """Under ``totals: keep`` the marker stays the text 0000000000, never 0."""
+        rows = [list(row) for row in self.LIST_ROWS]
+
+        target, _ = write_one(
+            tmp_path, [PAGE, VISITS], rows, SheetOptions(totals="keep")
+        )
+
+        cell = openpyxl.load_workbook(target)["Data"]["A2"]
+        assert (cell.value, cell.data_type) == ("0000000000", "s")
+        assert calamine_rows(target)[1][0] == "0000000000"
 
     def test_last_row_without_marker_is_data(self, tmp_path: Path) -> None:
         """A last row without a total marker is written as data, not dropped."""
@@ -411,6 +375,26 @@ class TestSheets:
         assert len(facts.notes) == 1
         assert "raise upperLimit" in facts.notes[0]
 
+    def test_pivot_filling_its_window_with_groups_gets_a_note(
+        self, tmp_path: Path
+    ) -> None:
+        """Two groups of two rows fill a window of 2; a window of 3 or 5 is roomy."""
+        headers = [dict(DAY, sumPositions=[6]), dict(PAGE, sumPositions=[2, 5, 6])]
+        rows = [
+            ["20210826", "home"], ["20210826", "shop"], ["20210826", None],
+            ["20210827", "home"], ["20210827", "shop"], ["20210827", None],
+            [None, None],
+        ]  # fmt: skip
+        notes = []
+        for window in (2, 3, 5):
+            _, facts = write_one(
+                tmp_path, headers, rows, SheetOptions(row_window=window)
+            )
+            notes.append(facts.notes)
+
+        assert "raise upperLimit" in notes[0][0]
+        assert notes[1:] == [[], []]
+
     def test_row_window_not_reached_has_no_note(self, tmp_path: Path) -> None:
         """A result below its window is not flagged."""
         rows = [["a", 1], ["b", 2], ["0000000000", 3]]
@@ -480,55 +464,6 @@ class TestSheets:
             CalamineWorkbook.from_path(str(target)).sheet_names == workbook.sheetnames
         )
         assert openpyxl_rows(target, "Sheet 1")[1] == ["Sheet 1", 1]
-
-
-class TestSummary:
-    """The Summary sheet: run facts, then one row per query."""
-
-    def test_summary_lists_run_facts_and_queries(self, tmp_path: Path) -> None:
-        """Facts and a row per query, datetimes naive in the run's time zone."""
-        target = tmp_path / "export.xlsx"
-        zone = timezone(timedelta(hours=1))
-        writer = WorkbookWriter(target, timezone=zone)
-        done, failed = record(0, "Visits"), record(1, "Broken")
-        headers = [PAGE, VISITS]
-        rows = [["a\x00", 1], ["0000000000", 1]]
-        done.sheet = writer.write_result(
-            done, spool(tmp_path, headers, rows), SheetOptions()
-        )
-        done.state, done.calculation_id, done.polls = QueryState.DONE, "calc-1", 4
-        done.submitted_at = datetime(2026, 12, 4, 5, 0, tzinfo=UTC)
-        done.finished_at = datetime(2026, 12, 4, 5, 1, 30, tzinfo=UTC)
-        failed.state, failed.error = QueryState.FAILED, "the calculation ended FAILED"
-        run = run_facts()
-        run.usage_before = "4012 of 310000"
-
-        writer.finish([failed, done], run)
-
-        rows_read = openpyxl_rows(target, "Summary")
-        assert rows_read[:7] == [
-            ["Manifest", "reports/daily.yaml", *[None] * 17],
-            ["Run started", naive(4, 7, 0), *[None] * 17],
-            ["Time zone", "Europe/Berlin", *[None] * 17],
-            ["API host", "api.mapp.com", *[None] * 17],
-            ["Exit status", 0, *[None] * 17],
-            ["Usage before", "4012 of 310000", *[None] * 17],
-            [None] * 19,
-        ]
-        table = [dict(zip(rows_read[7], row, strict=True)) for row in rows_read[8:]]
-        assert [row["Query"] for row in table] == ["query 0", "query 1"]
-        assert table[0] == {
-            "Query": "query 0", "Sheets": "Visits", "Status": "done",
-            "Rows written": 2, "Totals": "label", "Controls removed": 1,
-            "Texts cut": 0, "Metrics kept as text": 0, "API warnings": None,
-            "Notes": None, "Sampled": "no", "Time range": None, "Timestamp": None,
-            "Calculation id": "calc-1", "Started": naive(4, 6, 0),
-            "Finished": naive(4, 6, 1, 30), "Duration (s)": 90,
-            "Polls": 4, "Error": None,
-        }  # fmt: skip
-        assert table[1]["Status"] == "failed"
-        assert table[1]["Error"] == "the calculation ended FAILED"
-        assert table[1]["Rows written"] is None
 
 
 class TestAtomicSave:
@@ -624,7 +559,7 @@ class TestAtomicSave:
         def failing_fsync(_handle: int) -> None:
             raise OSError(5, "Input/output error")
 
-        monkeypatch.setattr("mapp_export.workbook.os.fsync", failing_fsync)
+        monkeypatch.setattr(os, "fsync", failing_fsync)
         with pytest.raises(WorkbookError, match="could not be saved"):
             writer.finish([], run_facts())
 
@@ -667,15 +602,14 @@ class TestAtomicSave:
 class TestStreaming:
     """Results are streamed, never held in memory whole."""
 
-    def test_large_result_is_written_in_little_memory(self, tmp_path: Path) -> None:
-        """Writing 200,000 rows allocates far less than the spool's size.
-
-        Held in memory, the rows alone would take about twice the spool.
-        """
-        rows = [[f"/shop/category/{i:08d}/" + "p" * 60] for i in range(200_000)]
-        path = spool(tmp_path, [PAGE], rows)
-        del rows
-        writer = WorkbookWriter(tmp_path / "export.xlsx")
+    @staticmethod
+    def peak_while_writing(folder: Path, rows: int) -> tuple[int, int]:
+        """Write ``rows`` rows; answer the peak allocation and the spool's size."""
+        folder.mkdir()
+        values = [[f"/shop/category/{i:08d}/" + "p" * 60] for i in range(rows)]
+        path = spool(folder, [PAGE], values)
+        del values
+        writer = WorkbookWriter(folder / "export.xlsx")
 
         tracemalloc.start()
         try:
@@ -685,5 +619,16 @@ class TestStreaming:
             tracemalloc.stop()
         writer.discard()
 
-        assert facts.rows_written == 200_000
-        assert peak < path.stat().st_size / 10
+        assert facts.rows_written == rows
+        return peak, path.stat().st_size
+
+    def test_memory_does_not_grow_with_the_result(self, tmp_path: Path) -> None:
+        """Three times the rows take no more memory, and far less than the spool.
+
+        Held in memory, the rows alone would take about twice the spool.
+        """
+        small_peak, _ = self.peak_while_writing(tmp_path / "small", 15_000)
+        large_peak, large_size = self.peak_while_writing(tmp_path / "large", 45_000)
+
+        assert large_peak < small_peak * 1.25
+        assert large_peak < large_size / 5

@@ -5,9 +5,10 @@ lost data. The rules:
 
 - Dimension cells stay text exactly as the API sent them (``00123``, ``TRUE``,
   ``20210826``, ids of twenty digits); nothing is guessed into a number.
-- Metric cells are numbers. Numeric strings become numbers when no digit is lost
-  (at most 15 significant digits, what Excel keeps); anything else stays text and
-  is counted.
+- Metric cells are numbers. Numeric strings, and JSON integers, become numbers
+  when no digit is lost (at most 15 significant digits, what Excel keeps);
+  anything else stays text and is counted. JSON fractions are doubles already
+  and are written with the digits that read back as the same double.
 - Text loses only what Excel cannot hold: control characters, unpaired
   surrogates, ``U+FFFE`` and ``U+FFFF``, and whatever runs past 32,767 UTF-16 code
   units. Both are counted.
@@ -34,6 +35,8 @@ TOTAL_MARKER = "0000000000"
 
 MAX_EXACT_DIGITS = 15
 """The most significant digits Excel keeps of a number."""
+
+_EXACT_INTEGER_BOUND = 10**MAX_EXACT_DIGITS
 
 _UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _NUMERIC = re.compile(r"-?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
@@ -173,17 +176,20 @@ def metric_cell_writer(
     *,
     null_as_zero: bool,
 ) -> CellWriter:
-    """Build the writer of a metric column: numbers, or counted text."""
+    """Build the writer of a metric column: numbers, or counted text.
+
+    A JSON integer of more than 15 significant digits is treated like the same
+    digits sent as a string: Excel would lose its last digits, so it stays text.
+    """
     write_number = target.write_number
 
     def write_other(line: int, value: Any) -> None:
-        if isinstance(value, str):
-            number = exact_number(value)
+        if isinstance(value, str) or value.__class__ is int:
+            text = str(value)
+            number = exact_number(text)
             if number is not None:
                 write_number(line, column, number)
                 return
-
-            text = value
         else:
             text = json_text(value)
 
@@ -192,7 +198,9 @@ def metric_cell_writer(
 
     def write(line: int, value: Any) -> None:
         kind = value.__class__
-        if kind is int or kind is float:
+        if kind is float or (
+            kind is int and -_EXACT_INTEGER_BOUND < value < _EXACT_INTEGER_BOUND
+        ):
             write_number(line, column, value)
         elif value is None:
             if null_as_zero:

@@ -21,6 +21,7 @@ SUMMARY_TITLE = "Summary"
 """The title of the sheet that sums the run up."""
 
 _FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+_LINE_BREAKS_AND_TABS = re.compile("[\t\n\r]")
 _EXCEL_RESERVED = "history"
 
 
@@ -47,7 +48,10 @@ def sheet_title_problem(
             title.startswith("'") or title.endswith("'"),
             "begins or ends with an apostrophe, which Excel does not allow",
         ),
-        (clean_label(title) != title, "contains control characters"),
+        (
+            clean_label(title) != title or bool(_LINE_BREAKS_AND_TABS.search(title)),
+            "contains control characters",
+        ),
         (title.casefold() == _EXCEL_RESERVED, "is reserved by Excel"),
         (
             title.casefold() in {name.casefold() for name in reserved},
@@ -115,7 +119,8 @@ def continuation_title(base: str, part: int, taken: set[str]) -> str:
 
 def _derive_title(name: str, position: int) -> str:
     """Clean a query name into a valid title; ``Query 3`` if nothing is left."""
-    title = _FORBIDDEN.sub("_", clean_label(name))
+    title = _LINE_BREAKS_AND_TABS.sub(" ", clean_label(name))
+    title = _FORBIDDEN.sub("_", title)
     title = _trim(cut_to_utf16(_trim(title), MAX_TITLE_LENGTH))
     return title or f"Query {position}"
 
