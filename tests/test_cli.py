@@ -170,7 +170,7 @@ class TestReadmeCommand:
     """The README's first command, run as a user runs it."""
 
     def test_example_on_the_sandbox_writes_every_sheet(self, tmp_path: Path) -> None:
-        """``mapp-export run config/example.yaml --sandbox`` writes six sheets and a summary."""
+        """The README's example run on the sandbox writes six sheets and a summary."""
         output = tmp_path / "example.xlsx"
         command = [
             sys.executable,

@@ -1,24 +1,58 @@
-"""The ``mapp-export`` command: the only code that prints or exits."""
+"""The ``mapp-export`` command: the only code that prints or exits.
+
+Standard output carries only what a command produces (the plan, the report
+schema, the final table); logs, the live display and the last line go to
+standard error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import tablib
+from rich.console import Console
 
 from mapp_export import __version__
-from mapp_export.errors import CredentialsError, ManifestError
+from mapp_export.dates import parse_day
+from mapp_export.durations import parse_duration
+from mapp_export.errors import ApiError, CredentialsError, ManifestError
+from mapp_export.logs import LogFormat, Redactor, configure_logging, log_always
 from mapp_export.manifest import Plan, load_plan
+from mapp_export.online_check import check_quota
 from mapp_export.outcome import ExitCode, RunOutcome
+from mapp_export.plan_view import describe_plan
+from mapp_export.progress import ProgressDisplay
+from mapp_export.records import QueryRecord
+from mapp_export.run_report import (
+    EXIT_MEANINGS,
+    RunReport,
+    default_report_path,
+    write_report,
+)
+from mapp_export.run_report_schema import RUN_REPORT_SCHEMA
 from mapp_export.runner import RunOptions, run_plan
+from mapp_export.sandbox import (
+    FaultOptions,
+    SandboxOptions,
+    running_sandbox,
+    serve_forever,
+    startup_lines,
+)
+from mapp_export.sandbox.faults import ENDPOINTS, FAULT_KINDS
+from mapp_export.schema import manifest_json_schema
 from mapp_export.settings import Credentials, Overrides, load_credentials
 
 logger = logging.getLogger("mapp_export")
@@ -28,56 +62,157 @@ examples:
   mapp-export run config/example.yaml --sandbox      try it with the bundled sandbox
   mapp-export validate config/example.yaml           check a manifest, no network
   MAPP_CLIENT_ID=... MAPP_CLIENT_SECRET=... mapp-export run nightly.yaml
+  mapp-export run nightly.yaml --log-format json     JSON log lines for a log shipper
+
+exit codes: 0 all exported, 1 some failed, 2 refused before submitting,
+3 nothing exported (workbook untouched), 130/143 stopped by SIGINT/SIGTERM
 """
+
+RUN_EXAMPLES = """\
+examples:
+  mapp-export run config/example.yaml --sandbox
+  mapp-export run nightly.yaml --credentials-file /etc/mapp-export/mapp.env
+  mapp-export run nightly.yaml --output /srv/reports/nightly.xlsx -q
+  mapp-export run nightly.yaml --log-format json --report /var/lib/mapp/nightly.json
+
+On a terminal a live display shows every query; elsewhere (cron, CI, Airflow)
+one plain line is logged per state change and per retry. The run report
+<workbook stem>.report.json is written beside the workbook whatever the exit code.
+"""
+
+NEXT_STEPS = {
+    ExitCode.OK: "",
+    ExitCode.PARTIAL: "; each failed query's error is in the table and the report",
+    ExitCode.REFUSED: "; fix what the error above names and run again",
+    ExitCode.NOTHING_EXPORTED: "; see the errors above, then run again",
+    ExitCode.INTERRUPTED: "; run again to export the rest",
+    ExitCode.TERMINATED: "; run again to export the rest",
+}
+
+REDACTOR = Redactor()
+"""Blanks the client secrets this process has seen in every log line."""
+
+
+@dataclass(frozen=True)
+class Screen:
+    """Where output goes: the live display's console, if a terminal shows one."""
+
+    console: Console | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     parser = _parser()
     arguments = parser.parse_args(argv)
-    _configure_logging(arguments.verbose, arguments.quiet)
+    if arguments.verbose and arguments.quiet:
+        parser.error("-v and -q cannot be used together; choose one")
+    screen = _configure_output(arguments)
 
     if arguments.command == "run":
-        return _run(arguments)
+        return _run(arguments, screen)
     if arguments.command == "validate":
         return _validate(arguments)
     if arguments.command == "sandbox":
         return _serve_sandbox(arguments)
+    if arguments.command == "schema":
+        _say(json.dumps(manifest_json_schema(), indent=2))
+        return int(ExitCode.OK)
+    if arguments.command == "run-report-schema":
+        _say(json.dumps(RUN_REPORT_SCHEMA, indent=2))
+        return int(ExitCode.OK)
 
     parser.print_help(sys.stderr)
     return int(ExitCode.REFUSED)
 
 
 def entry_point() -> None:
-    """The console script: exit with :func:`main`'s code."""
+    """Exit with :func:`main`'s code; the ``mapp-export`` console script."""
     sys.exit(main())
 
 
 def _parser() -> argparse.ArgumentParser:
+    output_options = _output_options()
     parser = argparse.ArgumentParser(
         prog="mapp-export",
-        description="Run many Mapp Intelligence analysis queries into one Excel workbook.",
+        description="Run many Mapp Intelligence analysis queries into one Excel "
+        "workbook.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[output_options],
+    )
+    parser.set_defaults(
+        verbose=False, quiet=False, log_format="text", progress=True, command=None
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="also log every poll"
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="log only warnings and errors"
-    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(commands, output_options)
+    _add_validate(commands, output_options)
+    _add_sandbox(commands, output_options)
+    commands.add_parser(
+        "schema",
+        help="print the JSON Schema of the manifest, for editors",
+        epilog="example:\n  mapp-export schema > mapp-export.schema.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands.add_parser(
+        "run-report-schema",
+        help="print the JSON Schema of the run report",
+        epilog="example:\n  mapp-export run-report-schema > run-report.schema.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
+
+def _output_options() -> argparse.ArgumentParser:
+    """Options accepted before or after the command (``-v run x`` or ``run x -v``)."""
+    options = argparse.ArgumentParser(add_help=False)
+    hidden = argparse.SUPPRESS
+    options.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=hidden,
+        help="also log every poll (and, on a terminal, every state change)",
+    )
+    options.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=hidden,
+        help="log only warnings, errors and the final line; no live display",
+    )
+    options.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=hidden,
+        help="text (default) or json: one JSON object per line for log shippers",
+    )
+    options.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=hidden,
+        help="no live display even on a terminal; log lines instead",
+    )
+    return options
+
+
+def _add_run(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    output_options: argparse.ArgumentParser,
+) -> None:
     run = commands.add_parser(
         "run",
         help="run a manifest and write the workbook",
-        epilog="example:\n  mapp-export run config/example.yaml --sandbox",
+        description="Run every query of a manifest and write the workbook.",
+        epilog=RUN_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[output_options],
     )
     run.add_argument("manifest", type=Path, help="the YAML manifest")
+    _add_plan_options(run)
     run.add_argument("--output", type=Path, help="the workbook path (relative to here)")
     run.add_argument("--base-url", help="the API base URL (overrides MAPP_BASE_URL)")
     run.add_argument("--token-url", help="the token URL (overrides MAPP_TOKEN_URL)")
@@ -87,24 +222,94 @@ def _parser() -> argparse.ArgumentParser:
         help="an env-style file with MAPP_CLIENT_ID and MAPP_CLIENT_SECRET",
     )
     run.add_argument(
+        "--report",
+        type=Path,
+        help="where to write the run report (default: <workbook stem>.report.json "
+        "beside the workbook)",
+    )
+    run.add_argument(
         "--sandbox",
         action="store_true",
-        help="run against the bundled sandbox on a free loopback port (no account needed)",
+        help="run against the bundled sandbox on a free loopback port "
+        "(no account needed)",
+    )
+    run.add_argument(
+        "--deadline",
+        type=_duration,
+        help="end the whole run after this long (2h, 30m, 90s): running "
+        "calculations are aborted, what finished is written, exit code 1",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="submit even when the month's remaining calculations look too few",
     )
 
+
+def _add_validate(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    output_options: argparse.ArgumentParser,
+) -> None:
     validate = commands.add_parser(
         "validate",
         help="check a manifest and print the plan; sends nothing",
+        description="Check a manifest and print the plan; sends nothing.",
         epilog="example:\n  mapp-export validate config/example.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[output_options],
     )
     validate.add_argument("manifest", type=Path, help="the YAML manifest")
+    _add_plan_options(validate)
+    validate.add_argument(
+        "--online",
+        action="store_true",
+        help="also fetch a token and the month's usage, and say whether the "
+        "allowance covers the run (calculates nothing)",
+    )
+    validate.add_argument(
+        "--credentials-file",
+        type=Path,
+        help="with --online: an env-style file with MAPP_CLIENT_ID and "
+        "MAPP_CLIENT_SECRET",
+    )
 
+
+def _add_plan_options(command: argparse.ArgumentParser) -> None:
+    """Add the options that choose the run date and the queries to run."""
+    command.add_argument(
+        "--date",
+        type=_run_date,
+        help="the run date YYYY-MM-DD, for backfills (default: today in the "
+        "manifest's time zone); time keywords count the days before it",
+    )
+    command.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only the query of this name (repeatable); the output path "
+        "stays the same",
+    )
+
+
+def _run_date(text: str) -> date:
+    try:
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_sandbox(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    output_options: argparse.ArgumentParser,
+) -> None:
     sandbox = commands.add_parser(
         "sandbox",
         help="serve the bundled sandbox of Mapp's API on loopback",
-        epilog="example:\n  mapp-export sandbox --port 8080",
+        description="Serve the bundled sandbox of Mapp's API on loopback until Ctrl-C.",
+        epilog="example:\n  mapp-export sandbox --port 8080 --calculation-seconds 5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[output_options],
     )
     sandbox.add_argument(
         "--port", type=int, default=0, help="port to listen on (default: free)"
@@ -119,34 +324,114 @@ def _parser() -> argparse.ArgumentParser:
         "--layout",
         choices=("legacy", "current"),
         default="legacy",
-        help="legacy (/analytics/api) or current (/api/analytics, token on a second port)",
+        help="legacy (/analytics/api) or current (/api/analytics, token on a "
+        "second port)",
     )
-    return parser
+    sandbox.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND=SHARE",
+        help="answer this share of requests with a fault, e.g. 503=0.1; kinds: "
+        + ", ".join(FAULT_KINDS),
+    )
+    sandbox.add_argument(
+        "--fault-seed", type=int, default=0, help="seed of the fault draw"
+    )
+    sandbox.add_argument(
+        "--fault-endpoints",
+        metavar="LIST",
+        help="comma-separated endpoints that meet faults (default: all): "
+        + ", ".join(sorted(ENDPOINTS)),
+    )
+    sandbox.add_argument(
+        "--token-lifetime",
+        type=int,
+        default=3600,
+        help="seconds each token stays valid (default 3600)",
+    )
 
 
-def _configure_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s"))
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
+def _configure_output(arguments: argparse.Namespace) -> Screen:
+    """Set up logging on standard error and decide whether to draw the display."""
+    log_format: LogFormat = arguments.log_format
+    show_display = (
+        arguments.command == "run"
+        and arguments.progress
+        and not arguments.quiet
+        and log_format == "text"
+        and sys.stderr.isatty()
+        and os.environ.get("TERM") != "dumb"
+    )
+    console = Console(stderr=True) if show_display else None
+
+    if arguments.verbose:
+        level = logging.DEBUG
+    elif arguments.quiet or show_display:
+        level = logging.WARNING
+    else:
+        level = logging.INFO
+    configure_logging(
+        level=level, log_format=log_format, redactor=REDACTOR, console=console
+    )
+    return Screen(console=console)
 
 
-def _run(arguments: argparse.Namespace) -> int:
+def _run(arguments: argparse.Namespace, screen: Screen) -> int:
+    started_at = datetime.now(UTC)
     try:
         plan = _load(arguments)
+    except ManifestError as exc:
+        _refuse(exc)
+        return int(ExitCode.REFUSED)
+
+    report_path = arguments.report or default_report_path(plan.output)
+    try:
         credentials = (
             None
             if arguments.sandbox
             else load_credentials(os.environ, arguments.credentials_file)
         )
-    except (ManifestError, CredentialsError) as exc:
-        _error(str(exc))
+    except CredentialsError as exc:
+        _refuse(exc)
+        report = _refusal_report(plan, started_at, str(exc), sandbox=arguments.sandbox)
+        saved = _save_report(report_path, report)
+        _finish_line(report, report_path if saved else None)
         return int(ExitCode.REFUSED)
 
-    outcome = anyio.run(_run_async, plan, credentials, arguments.sandbox)
+    if credentials is not None:
+        REDACTOR.add(credentials.client_secret)
+    outcome, api_host = anyio.run(
+        partial(
+            _run_async,
+            use_sandbox=arguments.sandbox,
+            options=RunOptions(
+                handle_signals=True,
+                timezone=plan.timezone,
+                force=arguments.force,
+                deadline=arguments.deadline,
+            ),
+        ),
+        plan,
+        credentials,
+        screen,
+    )
+    report = RunReport(
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        exit_code=outcome.exit_code,
+        manifest=plan.manifest_path,
+        output=plan.output,
+        api_host=api_host,
+        sandbox=arguments.sandbox,
+        records=outcome.records,
+        workbook_written=outcome.workbook is not None,
+        message=outcome.message,
+        facts=outcome.facts,
+    )
     _print_outcome(outcome)
+    saved = _save_report(report_path, report)
+    _finish_line(report, report_path if saved else None)
     return int(outcome.exit_code)
 
 
@@ -156,32 +441,48 @@ def _load(arguments: argparse.Namespace) -> Plan:
         base_url=getattr(arguments, "base_url", None),
         token_url=getattr(arguments, "token_url", None),
         output=getattr(arguments, "output", None),
+        run_date=arguments.date,
+        only=tuple(arguments.only),
     )
     return load_plan(arguments.manifest, overrides)
 
 
 async def _run_async(
-    plan: Plan, credentials: Credentials | None, use_sandbox: bool
-) -> RunOutcome:
-    options = RunOptions(handle_signals=True)
-    if not use_sandbox:
-        assert credentials is not None
-        return await run_plan(plan, credentials, options)
+    plan: Plan,
+    credentials: Credentials | None,
+    screen: Screen,
+    *,
+    use_sandbox: bool,
+    options: RunOptions,
+) -> tuple[RunOutcome, str]:
+    """Run the plan (against the sandbox if asked); return the outcome and API host."""
+    display = (
+        ProgressDisplay([query.name for query in plan.queries], screen.console)
+        if screen.console is not None
+        else None
+    )
+    listener = display.listener if display is not None else None
 
-    async with _sandbox_plan(plan) as (sandbox_plan, sandbox_credentials):
-        return await run_plan(sandbox_plan, sandbox_credentials, options)
+    with display if display is not None else nullcontext():
+        if not use_sandbox:
+            assert credentials is not None
+            outcome = await run_plan(plan, credentials, options, listener=listener)
+            return outcome, plan.api.api_host
+
+        async with _sandbox_plan(plan) as (sandbox_plan, sandbox_credentials):
+            outcome = await run_plan(
+                sandbox_plan, sandbox_credentials, options, listener=listener
+            )
+            return outcome, sandbox_plan.api.api_host
 
 
 @asynccontextmanager
 async def _sandbox_plan(plan: Plan) -> AsyncIterator[tuple[Plan, Credentials]]:
-    from dataclasses import replace
-
-    from mapp_export.sandbox import SandboxOptions, running_sandbox
-
     credentials = Credentials(
         client_id=f"sandbox-{secrets.token_hex(4)}",
         client_secret=secrets.token_urlsafe(24),
     )
+    REDACTOR.add(credentials.client_secret)
     options = SandboxOptions(
         client_id=credentials.client_id, client_secret=credentials.client_secret
     )
@@ -194,106 +495,174 @@ async def _sandbox_plan(plan: Plan) -> AsyncIterator[tuple[Plan, Credentials]]:
             scope="mapp.intelligence-api",
             trusted_hosts=(
                 *plan.api.trusted_hosts,
-                _netloc(sandbox.base_url),
-                _netloc(sandbox.token_url),
+                urlsplit(sandbox.base_url).netloc,
+                urlsplit(sandbox.token_url).netloc,
             ),
         )
         yield replace(plan, api=api), credentials
 
 
-def _netloc(url: str) -> str:
-    from urllib.parse import urlsplit
+def _refusal_report(
+    plan: Plan, started_at: datetime, message: str, *, sandbox: bool
+) -> RunReport:
+    records = [
+        QueryRecord(index=query.index, name=query.name, sheet_title=query.sheet_title)
+        for query in plan.queries
+    ]
+    return RunReport(
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        exit_code=ExitCode.REFUSED,
+        manifest=plan.manifest_path,
+        output=plan.output,
+        api_host=plan.api.api_host,
+        sandbox=sandbox,
+        records=records,
+        message=message,
+    )
 
-    return urlsplit(url).netloc
+
+def _save_report(path: Path, report: RunReport) -> bool:
+    """Write the run report; on failure log why and what to do, and return False."""
+    try:
+        write_report(path, report)
+    except OSError as exc:
+        logger.error(  # noqa: TRY400 - the reason is in the line; no traceback
+            "the run report could not be written to %s (%s); pass --report with a "
+            "writable path",
+            path,
+            exc.strerror or exc,
+        )
+        return False
+    return True
 
 
 def _validate(arguments: argparse.Namespace) -> int:
     try:
         plan = _load(arguments)
     except ManifestError as exc:
-        _error(str(exc))
+        _refuse(exc)
         return int(ExitCode.REFUSED)
 
-    table = tablib.Dataset(headers=["#", "query", "sheet", "timeout", "line"])
-    for query in plan.queries:
-        table.append(
-            [
-                query.index + 1,
-                query.name,
-                query.sheet_title,
-                f"{query.poll.timeout:g}s",
-                query.line or "",
-            ]
-        )
+    lines = describe_plan(plan)
+    lines.insert(4, f"report:   {default_report_path(plan.output)}")
+    _say("\n".join(lines))
+    if not arguments.online:
+        return int(ExitCode.OK)
 
-    print(f"manifest: {plan.manifest_path}")
-    print(f"api:      {plan.api.base_url} (token: {plan.api.token_url})")
-    print(f"output:   {plan.output}")
-    print(f"calculations: {len(plan.queries)}, at most {plan.concurrency} at once\n")
-    print(table.export("cli", tablefmt="simple"))
-    return int(ExitCode.OK)
+    return _check_online(plan, arguments.credentials_file)
+
+
+def _check_online(plan: Plan, credentials_file: Path | None) -> int:
+    """Fetch a token and the usage counter; say whether the allowance suffices."""
+    try:
+        credentials = load_credentials(os.environ, credentials_file)
+        REDACTOR.add(credentials.client_secret)
+        check = anyio.run(check_quota, plan, credentials)
+    except (CredentialsError, ApiError) as exc:
+        _refuse(exc)
+        return int(ExitCode.REFUSED)
+
+    _say(f"online:   token fetched; {check.describe()}")
+    return int(ExitCode.OK if check.fits else ExitCode.REFUSED)
 
 
 def _serve_sandbox(arguments: argparse.Namespace) -> int:
-    from mapp_export.sandbox import SandboxOptions, serve_forever, startup_lines
+    try:
+        faults = FaultOptions.parse(
+            arguments.fault,
+            seed=arguments.fault_seed,
+            endpoints=arguments.fault_endpoints,
+        )
+    except ValueError as exc:
+        _refuse(exc)
+        return int(ExitCode.REFUSED)
 
     options = SandboxOptions(
         port=arguments.port,
         calculation_seconds=arguments.calculation_seconds,
         layout=arguments.layout,
+        faults=faults,
+        token_lifetime_seconds=arguments.token_lifetime,
     )
     serve_forever(options, on_ready=lambda sandbox: _announce(startup_lines(sandbox)))
     return int(ExitCode.OK)
 
 
+def _duration(text: str) -> float:
+    """Read a duration flag (``2h``, ``30m``, ``90s``) for argparse."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _announce(lines: list[str]) -> None:
-    print("\n".join(lines), flush=True)
+    _say("\n".join(lines))
 
 
 def _print_outcome(outcome: RunOutcome) -> None:
+    """Print the final table on standard output, and say why if the run stopped."""
     table = tablib.Dataset(
         headers=["query", "status", "rows", "seconds", "sheet", "error"]
     )
     for record in outcome.records:
         rows = record.sheet.rows_written if record.sheet else ""
-        seconds = (
-            f"{record.duration_seconds:.1f}"
-            if record.duration_seconds is not None
-            else ""
-        )
+        seconds = record.duration_seconds if record.duration_seconds is not None else ""
+        sheets = ", ".join(record.sheet.titles) if record.sheet else ""
         table.append(
             [
                 record.name,
                 record.state.value,
                 rows,
                 seconds,
-                record.sheet_title if record.succeeded else "",
+                (sheets or record.sheet_title) if record.succeeded else "",
                 record.error or "",
             ]
         )
 
     if outcome.records:
-        print(table.export("cli", tablefmt="simple"))
+        _say(table.export("cli", tablefmt="simple", floatfmt=".1f"))
     if outcome.workbook is not None:
-        print(f"\nworkbook: {outcome.workbook}")
+        _say(f"\nworkbook: {outcome.workbook}")
     if outcome.message:
-        _error(outcome.message)
-    print(
-        f"exit code {int(outcome.exit_code)}: {_meaning(outcome.exit_code)}",
-        file=sys.stderr,
+        log_always(logging.ERROR, "run.error", outcome.message)
+
+
+def _finish_line(report: RunReport, report_path: Path | None) -> None:
+    """Log the run's last line, whatever the log level."""
+    code = report.exit_code
+    counts = report.as_dict()["counts"]
+    seconds = (report.finished_at - report.started_at).total_seconds()
+    where = f"; report: {report_path}" if report_path is not None else ""
+    message = (
+        f"exit code {int(code)}: {EXIT_MEANINGS[code]} ({counts['exported']} of "
+        f"{counts['queries']} exported, {counts['failed']} failed, "
+        f"{seconds:.1f} s){where}{NEXT_STEPS[code]}"
+    )
+    level = {ExitCode.OK: logging.INFO, ExitCode.PARTIAL: logging.WARNING}.get(
+        code, logging.ERROR
+    )
+    log_always(
+        level,
+        "run.finished",
+        message,
+        exit_code=int(code),
+        exported=counts["exported"],
+        failed=counts["failed"],
+        queries=counts["queries"],
+        seconds=round(seconds, 3),
+        report=str(report_path) if report_path is not None else None,
+        workbook=str(report.output) if report.workbook_written else None,
     )
 
 
-def _meaning(code: ExitCode) -> str:
-    return {
-        ExitCode.OK: "every query exported",
-        ExitCode.PARTIAL: "some queries failed; the workbook holds the others",
-        ExitCode.REFUSED: "refused before submitting anything",
-        ExitCode.NOTHING_EXPORTED: "nothing exported; the output was left untouched",
-        ExitCode.INTERRUPTED: "stopped by Ctrl-C after writing what had finished",
-        ExitCode.TERMINATED: "stopped by SIGTERM after writing what had finished",
-    }[code]
+def _say(text: str) -> None:
+    """Write ``text`` and a newline to standard output, the command's product."""
+    sys.stdout.write(f"{text}\n")
+    sys.stdout.flush()
 
 
-def _error(message: str) -> None:
-    print(f"mapp-export: error: {message}", file=sys.stderr)
+def _refuse(error: Exception) -> None:
+    """Log why the command refused to go on, whatever the log level."""
+    log_always(logging.ERROR, "run.refused", f"error: {error}")
