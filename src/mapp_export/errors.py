@@ -15,6 +15,9 @@ The tree::
     │   ├── ResultFormatError      a result body is not a valid analysis result
     │   └── TransientApiError      the API or the network failed and may recover
     ├── QueryTimeoutError          a calculation ran past its deadline
+    ├── AllowanceError             the month's allowance cannot cover the run
+    ├── ExpectationError           a result fell short of the query's expect: settings
+    ├── RunLockedError             another run is writing the same output
     └── WorkbookError              the workbook could not be written
 
 Every message says what happened and, where the user can do something about it,
@@ -126,6 +129,26 @@ class TransientApiError(ApiError):
 
 class QueryTimeoutError(MappExportError, TimeoutError):
     """A calculation did not reach a final status before its deadline."""
+
+
+class ExpectationError(MappExportError):
+    """A result fell short of what the query's ``expect:`` settings ask for."""
+
+
+class AllowanceError(MappExportError):
+    """The month's remaining calculations cannot cover the run."""
+
+
+class RunLockedError(MappExportError):
+    """Another run of mapp-export is writing the same output right now.
+
+    ``holder`` describes that run (its process id, host and start), as its
+    lock file says, when the file could be read.
+    """
+
+    def __init__(self, message: str, *, holder: str | None = None) -> None:
+        self.holder = holder
+        super().__init__(message)
 
 
 class WorkbookError(MappExportError, OSError):

@@ -27,9 +27,14 @@ from mapp_export.errors import (
     MappExportError,
     QueryTimeoutError,
     TokenRejectedError,
+    TransientApiError,
 )
+from mapp_export.events import log_state_change, poll_extra
 from mapp_export.manifest import Plan, QueryPlan
 from mapp_export.records import QueryRecord, QueryState
+from mapp_export.report_query import export_report
+from mapp_export.shared_results import SharedResults
+from mapp_export.sheet_writing import write_checked
 from mapp_export.workbook import WorkbookWriter
 
 logger = logging.getLogger("mapp_export")
@@ -55,12 +60,14 @@ class RunState:
         ]
         self.fatal: MappExportError | None = None
         self.stopped_by: signal.Signals | None = None
+        self.deadline_passed: float | None = None
         self.queries_scope: anyio.CancelScope | None = None
+        self.shared = SharedResults(plan.queries)
 
     def change(self, record: QueryRecord, state: QueryState) -> None:
         """Move ``record`` to ``state``, log it and tell the listener."""
         record.state = state
-        logger.info("%s: %s", record.name, state.value)
+        log_state_change(logger, record)
         if self.listener is not None:
             self.listener(record)
 
@@ -69,7 +76,6 @@ class RunState:
         record.error = message
         record.finished_at = datetime.now(UTC)
         self.change(record, QueryState.FAILED)
-        logger.error("%s: failed: %s", record.name, message)
 
     def stop(self, error: MappExportError) -> None:
         """Stop every query because of ``error``, which all of them would meet."""
@@ -83,6 +89,11 @@ class RunState:
         """Say why a query was cancelled before it finished."""
         if self.stopped_by is not None:
             return f"stopped by {self.stopped_by.name} before it finished"
+        if self.deadline_passed is not None:
+            return (
+                f"not finished within the run's deadline ({self.deadline_passed:g} s);"
+                " raise --deadline or run_timeout if the run needs longer"
+            )
         if self.fatal is not None:
             return f"not finished: the run stopped because {self.fatal}"
         return "cancelled before it finished"
@@ -103,24 +114,11 @@ async def export_query(
     run: RunState, workshop: Workshop, query: QueryPlan, record: QueryRecord
 ) -> None:
     """Take one query from submit to its sheet, recording how it went."""
-    client = workshop.client
     try:
-        async with workshop.calculations:
-            result_url = await _calculate(client, query, record, run)
-
-        spool = workshop.spool_folder / f"{query.index:04d}.json"
-        run.change(record, QueryState.FETCHING)
-        await client.download_result(result_url, spool, query=query.name)
-
-        run.change(record, QueryState.WRITING)
-        record.sheet = await anyio.to_thread.run_sync(
-            workshop.writer.write_result,
-            record,
-            spool,
-            query.sheet_options,
-            limiter=workshop.writing,
-        )
-        await anyio.to_thread.run_sync(lambda: spool.unlink(missing_ok=True))
+        if query.report is not None:
+            await export_report(run, workshop, query, record)
+        else:
+            await _export_analysis(run, workshop, query, record)
 
         record.finished_at = datetime.now(UTC)
         run.change(record, QueryState.DONE)
@@ -132,6 +130,48 @@ async def export_query(
     except anyio.get_cancelled_exc_class():
         run.fail(record, run.why_stopped())
         raise
+
+
+async def _export_analysis(
+    run: RunState, workshop: Workshop, query: QueryPlan, record: QueryRecord
+) -> None:
+    """Get one analysis query's result, write its sheet and let go of the spool."""
+    spool = await _result_spool(run, workshop, query, record)
+    try:
+        run.change(record, QueryState.WRITING)
+        record.sheet = await write_checked(
+            workshop, record, spool, query.sheet_options, query.min_rows
+        )
+    finally:
+        await run.shared.release(query, spool)
+
+
+async def _result_spool(
+    run: RunState, workshop: Workshop, query: QueryPlan, record: QueryRecord
+) -> Path:
+    """Calculate and download the result, or wait for an equal query's."""
+    shared = run.shared.of(query)
+    if shared is not None and shared.leader is not None:
+        record.submitted_at = datetime.now(UTC)
+        return await shared.follow(record)
+
+    if shared is not None:
+        shared.leader = record
+    try:
+        async with workshop.calculations:
+            result_url = await _calculate(workshop.client, query, record, run)
+
+        spool = workshop.spool_folder / f"{query.index:04d}.json"
+        run.change(record, QueryState.FETCHING)
+        await workshop.client.download_result(result_url, spool, query=query.name)
+    except BaseException as exc:
+        if shared is not None:
+            shared.fail(exc)
+        raise
+
+    if shared is not None:
+        shared.succeed(spool)
+    return spool
 
 
 async def _calculate(
@@ -157,7 +197,7 @@ async def _calculate(
     try:
         with anyio.CancelScope(deadline=started + query.poll.timeout) as deadline:
             result_url = await _poll_until_done(client, query, record, submission, run)
-    except anyio.get_cancelled_exc_class():
+    except (anyio.get_cancelled_exc_class(), TransientApiError):
         await _abort(client, submission, query)
         raise
 
@@ -183,7 +223,13 @@ async def _poll_until_done(
         status = await client.status(status_url, query=query.name)
         record.polls += 1
         record.calculation_id = status.calculation_id or record.calculation_id
-        logger.debug("%s: poll %d status=%s", query.name, record.polls, status.status)
+        logger.debug(
+            "%s: poll %d status=%s",
+            query.name,
+            record.polls,
+            status.status,
+            extra=poll_extra(record, status.status),
+        )
 
         if status.status == "SUCCESS":
             return _result_url(client, status.result_url, record)

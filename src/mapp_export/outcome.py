@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mapp_export.records import QueryRecord
+from mapp_export.records import QueryRecord, RunFacts
 
 
 class ExitCode(enum.IntEnum):
@@ -33,9 +33,14 @@ class ExitCode(enum.IntEnum):
 
 @dataclass
 class RunOutcome:
-    """The end of a run: the exit code, the records, and where the workbook went."""
+    """The end of a run: the exit code, the records, and where the workbook went.
+
+    ``facts`` are the run-wide facts (usage before and after, ...) when the run
+    got far enough to gather them.
+    """
 
     exit_code: ExitCode
     records: list[QueryRecord] = field(default_factory=list)
     workbook: Path | None = None
     message: str | None = None
+    facts: RunFacts | None = None

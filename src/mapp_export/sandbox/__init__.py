@@ -10,6 +10,7 @@ test suite.
 from __future__ import annotations
 
 from mapp_export.sandbox.catalogue import CATALOGUE, CatalogueEntry
+from mapp_export.sandbox.faults import FaultOptions
 from mapp_export.sandbox.options import OutcomeRule, SandboxOptions
 from mapp_export.sandbox.results import build_result
 from mapp_export.sandbox.server import (
@@ -24,6 +25,7 @@ from mapp_export.sandbox.state import SandboxState
 __all__ = [
     "CATALOGUE",
     "CatalogueEntry",
+    "FaultOptions",
     "OutcomeRule",
     "Sandbox",
     "SandboxOptions",

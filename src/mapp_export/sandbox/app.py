@@ -8,6 +8,7 @@ application, on a port of its own, as ``auth.mapp.com`` is a host of its own.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import secrets
@@ -18,6 +19,8 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from mapp_export.sandbox import answers
+from mapp_export.sandbox.bigresult import result_file
+from mapp_export.sandbox.faults import fault_middleware
 from mapp_export.sandbox.queries import (
     MalformedQueryError,
     canonical_json,
@@ -25,6 +28,7 @@ from mapp_export.sandbox.queries import (
     parse_json,
     query_errors,
 )
+from mapp_export.sandbox.reports import ReportDesk
 from mapp_export.sandbox.results import iter_result_text
 from mapp_export.sandbox.state import SandboxState
 
@@ -52,13 +56,16 @@ class SandboxApi:
         self.state = state
         self.options = state.options
         self.base_url = base_url
+        self.links_base_url = state.options.links_base_url or base_url
 
     def api_application(self) -> web.Application:
         """Build the API application (with the token endpoint in the legacy layout)."""
         legacy = self.options.layout == "legacy"
         prefix = LEGACY_PREFIX if legacy else CURRENT_PREFIX
         token_path = LEGACY_TOKEN_PATH if legacy else None
-        app = web.Application(middlewares=[self._token_guard(token_path)])
+        app = web.Application(
+            middlewares=[fault_middleware(self.state), self._token_guard(token_path)]
+        )
         app.add_routes(
             [
                 web.post(f"{prefix}/analysis-query", self.create_query),
@@ -72,6 +79,7 @@ class SandboxApi:
                 web.get(f"{prefix}/analysis-usage/current", self.usage),
             ]
         )
+        app.add_routes(ReportDesk(self.state, self.links_base_url).routes(prefix))
         if token_path is not None:
             app.router.add_post(token_path, self.issue_token)
 
@@ -79,7 +87,7 @@ class SandboxApi:
 
     def token_application(self) -> web.Application:
         """Build the separate token application of the current layout."""
-        app = web.Application()
+        app = web.Application(middlewares=[fault_middleware(self.state)])
         app.router.add_post(CURRENT_TOKEN_PATH, self.issue_token)
         return app
 
@@ -180,7 +188,9 @@ class SandboxApi:
         calculation = self.state.create_calculation(body, canonical)
         answer = {
             "correlationId": calculation.correlation_id,
-            "statusUrl": f"{self.base_url}/analysis-query/{calculation.correlation_id}",
+            "statusUrl": (
+                f"{self.links_base_url}/analysis-query/{calculation.correlation_id}"
+            ),
         }
         return web.json_response(answer, status=201)
 
@@ -220,6 +230,11 @@ class SandboxApi:
             return answers.analysis_not_found()
 
         self.state.result_fetches += 1
+        folder = self.options.result_folder
+        if folder is not None:
+            path = await asyncio.to_thread(result_file, folder, calculation.body)
+            return web.FileResponse(path)
+
         response = web.StreamResponse()
         response.content_type = "application/json"
         response.enable_compression()
@@ -234,8 +249,9 @@ class SandboxApi:
         """``GET /analysis-usage/current``: the calculations counted this month."""
         today = datetime.now(UTC)
         answer = {
-            "calculationsCount": self.state.calculations_created,
-            "maxCalculationsAllowed": MAX_CALCULATIONS_ALLOWED,
+            "calculationsCount": self.options.calculations_used
+            + self.state.calculations_created,
+            "maxCalculationsAllowed": self.options.max_calculations_allowed,
             "month": today.month,
             "year": today.year,
         }
@@ -243,7 +259,7 @@ class SandboxApi:
 
     def _result_url(self, calculation_id: str) -> str:
         """Return the absolute URL of a calculation's result."""
-        return f"{self.base_url}/analysis-result/{calculation_id}"
+        return f"{self.links_base_url}/analysis-result/{calculation_id}"
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+from mapp_export.sandbox.faults import NO_FAULTS, FaultOptions
 
 NEVER = "NEVER"
 """The outcome of a calculation that stays ``RUNNING`` forever."""
@@ -45,7 +48,14 @@ class SandboxOptions:
     refused with :class:`ValueError`, so the sandbox never listens beyond the machine.
     ``auth_port`` is used by the ``current`` layout only. ``scope`` is the scope the
     ``legacy`` token endpoint requires (``None``: none required); the ``current``
-    layout ignores it.
+    layout ignores it. ``result_folder``, when set, makes the sandbox generate each
+    result once into that folder and serve it from the file afterwards (see
+    :mod:`mapp_export.sandbox.bigresult`), so large results cost it almost nothing.
+    ``faults`` injects failures (see :mod:`mapp_export.sandbox.faults`).
+    ``links_base_url``, when set, is the base of every ``statusUrl`` and
+    ``resultUrl`` instead of the sandbox's own, to check that a client refuses
+    links to hosts it does not trust. ``calculations_used`` and
+    ``max_calculations_allowed`` set this month's usage as the sandbox starts.
     """
 
     client_id: str = "sandbox-client"
@@ -58,6 +68,11 @@ class SandboxOptions:
     auth_port: int = 0
     outcomes: tuple[OutcomeRule, ...] = ()
     scope: str | None = LEGACY_SCOPE
+    result_folder: Path | None = None
+    faults: FaultOptions = NO_FAULTS
+    links_base_url: str | None = None
+    calculations_used: int = 0
+    max_calculations_allowed: int = 310_000
 
     def __post_init__(self) -> None:
         """Refuse settings the sandbox cannot honour."""

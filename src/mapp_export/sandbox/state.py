@@ -82,7 +82,9 @@ class SandboxState:
     ``clock`` is the monotonic clock every status and token expiry is judged by; a
     test may replace it with a fake one before the first request, to move time on
     without waiting. ``received_queries`` holds every posted body that parsed as
-    JSON, including the ones refused with 400 or 422.
+    JSON, including the ones refused with 400 or 422; ``received_report_queries``
+    likewise every body posted to ``/report-query``. ``faults_injected`` counts
+    the injected faults by kind; ``tokens_issued`` lists every token handed out.
     """
 
     options: SandboxOptions = field(default_factory=SandboxOptions)
@@ -96,8 +98,11 @@ class SandboxState:
     result_fetches: int = 0
     deletes: list[str] = field(default_factory=list)
     received_queries: list[dict[str, Any]] = field(default_factory=list)
+    received_report_queries: list[Any] = field(default_factory=list)
     status_polls: dict[str, int] = field(default_factory=dict)
     calculations: dict[str, Calculation] = field(default_factory=dict)
+    faults_injected: dict[str, int] = field(default_factory=dict)
+    tokens_issued: list[str] = field(default_factory=list)
     _tokens: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -115,6 +120,7 @@ class SandboxState:
         """Make a new access token valid for the configured lifetime."""
         token = secrets.token_urlsafe(32)
         self._tokens[token] = self.clock() + self.options.token_lifetime_seconds
+        self.tokens_issued.append(token)
         return token
 
     def token_is_valid(self, token: str) -> bool:
