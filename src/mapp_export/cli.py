@@ -244,6 +244,18 @@ def _add_run(
         action="store_true",
         help="submit even when the month's remaining calculations look too few",
     )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run of the same output from its journal: "
+        "reuse fetched results, poll existing calculations, submit the rest",
+    )
+    run.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="on Ctrl-C or SIGTERM leave running calculations alive, journaled "
+        "for a later --resume, instead of aborting them",
+    )
 
 
 def _add_validate(
@@ -410,6 +422,8 @@ def _run(arguments: argparse.Namespace, screen: Screen) -> int:
                 timezone=plan.timezone,
                 force=arguments.force,
                 deadline=arguments.deadline,
+                resume=arguments.resume,
+                keep_running=arguments.keep_running,
             ),
         ),
         plan,

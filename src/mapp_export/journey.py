@@ -24,12 +24,14 @@ from mapp_export.errors import (
     ApiError,
     AuthenticationError,
     CalculationFailedError,
+    CalculationNotFoundError,
     MappExportError,
     QueryTimeoutError,
     TokenRejectedError,
     TransientApiError,
 )
 from mapp_export.events import log_state_change, poll_extra
+from mapp_export.journal import Journal, query_key
 from mapp_export.manifest import Plan, QueryPlan
 from mapp_export.records import QueryRecord, QueryState
 from mapp_export.report_query import export_report
@@ -63,6 +65,8 @@ class RunState:
         self.deadline_passed: float | None = None
         self.queries_scope: anyio.CancelScope | None = None
         self.shared = SharedResults(plan.queries)
+        self.journal = Journal.unsaved()
+        self.keep_running = False
 
     def change(self, record: QueryRecord, state: QueryState) -> None:
         """Move ``record`` to ``state``, log it and tell the listener."""
@@ -143,7 +147,8 @@ async def _export_analysis(
             workshop, record, spool, query.sheet_options, query.min_rows
         )
     finally:
-        await run.shared.release(query, spool)
+        if run.journal.path is None:
+            await run.shared.release(query, spool)
 
 
 async def _result_spool(
@@ -158,12 +163,7 @@ async def _result_spool(
     if shared is not None:
         shared.leader = record
     try:
-        async with workshop.calculations:
-            result_url = await _calculate(workshop.client, query, record, run)
-
-        spool = workshop.spool_folder / f"{query.index:04d}.json"
-        run.change(record, QueryState.FETCHING)
-        await workshop.client.download_result(result_url, spool, query=query.name)
+        spool = await _spooled_result(run, workshop, query, record)
     except BaseException as exc:
         if shared is not None:
             shared.fail(exc)
@@ -174,16 +174,70 @@ async def _result_spool(
     return spool
 
 
+async def _spooled_result(
+    run: RunState, workshop: Workshop, query: QueryPlan, record: QueryRecord
+) -> Path:
+    """Reuse the interrupted run's spooled result, or calculate and download it.
+
+    A calculation or result of the interrupted run that the API no longer
+    knows (404) is forgotten and the query submitted afresh.
+    """
+    journal, key = run.journal, query_key(query.body)
+    spool = workshop.spool_folder / journal.spool_name(key)
+    entry = journal.entry(key)
+    if journal.complete_spool(key, workshop.spool_folder) is not None:
+        record.submitted_at = datetime.now(UTC)
+        record.calculation_id = entry.calculation_id if entry else None
+        logger.info("%s: result fetched by the interrupted run; reused", query.name)
+        return spool
+
+    try:
+        async with workshop.calculations:
+            result_url = await _calculate(workshop.client, query, record, run)
+
+        run.change(record, QueryState.FETCHING)
+        size = await workshop.client.download_result(
+            result_url, spool, query=query.name
+        )
+    except CalculationNotFoundError:
+        await journal.forget(key)
+        if entry is None or not entry.inherited:
+            raise
+        logger.warning(
+            "%s: the API no longer knows the interrupted run's calculation %s; "
+            "submitting the query afresh",
+            query.name,
+            entry.correlation_id or entry.calculation_id,
+        )
+        return await _spooled_result(run, workshop, query, record)
+
+    await journal.spooled(key, spool, size)
+    return spool
+
+
 async def _calculate(
     client: MappClient, query: QueryPlan, record: QueryRecord, run: RunState
 ) -> str:
-    """Submit the query and wait for its result URL, within the query's deadline."""
+    """Submit the query and wait for its result URL, within the query's deadline.
+
+    A calculation the journal knows of is polled again instead, and a result
+    it knows of is used as it is.
+    """
     started = anyio.current_time()
     record.submitted_at = datetime.now(UTC)
-    with anyio.CancelScope(deadline=started + query.poll.timeout) as deadline:
-        submission = await client.submit(query.body, query=query.name)
-    if deadline.cancelled_caught:
-        raise _timeout_error(query, aborted=False)
+    key = query_key(query.body)
+    entry = run.journal.entry(key)
+    if entry is not None and entry.result_url is not None:
+        record.calculation_id = entry.calculation_id
+        logger.info("%s: calculated by the interrupted run; fetching", query.name)
+        return entry.result_url
+
+    resumed = entry.submission() if entry is not None else None
+    if resumed is not None:
+        logger.info("%s: polling the interrupted run's calculation", query.name)
+        submission = resumed
+    else:
+        submission = await _submit(client, query, run, started + query.poll.timeout)
 
     record.correlation_id = submission.correlation_id
     record.calculation_id = submission.calculation_id
@@ -197,16 +251,38 @@ async def _calculate(
     try:
         with anyio.CancelScope(deadline=started + query.poll.timeout) as deadline:
             result_url = await _poll_until_done(client, query, record, submission, run)
-    except (anyio.get_cancelled_exc_class(), TransientApiError):
+    except anyio.get_cancelled_exc_class():
+        await _abort_or_keep(run, client, submission, query)
+        raise
+    except TransientApiError:
         await _abort(client, submission, query)
+        await run.journal.forget(key)
+        raise
+    except CalculationFailedError:
+        await run.journal.forget(key)
         raise
 
     if deadline.cancelled_caught:
         await _abort(client, submission, query)
+        await run.journal.forget(key)
         raise _timeout_error(query, aborted=True)
 
     record.calculated_after = anyio.current_time() - started
+    await run.journal.calculated(key, record.calculation_id, result_url)
     return result_url
+
+
+async def _submit(
+    client: MappClient, query: QueryPlan, run: RunState, deadline: float
+) -> Submission:
+    """Create the query's calculation and journal it before anything else."""
+    with anyio.CancelScope(deadline=deadline) as scope:
+        submission = await client.submit(query.body, query=query.name)
+    if scope.cancelled_caught:
+        raise _timeout_error(query, aborted=False)
+
+    await run.journal.submitted(query_key(query.body), query.name, submission)
+    return submission
 
 
 async def _poll_until_done(
@@ -265,6 +341,23 @@ def _result_url(client: MappClient, result_url: str | None, record: QueryRecord)
     raise ApiError(
         "the calculation succeeded but the API gave no resultUrl nor calculationId"
     )
+
+
+async def _abort_or_keep(
+    run: RunState, client: MappClient, submission: Submission, query: QueryPlan
+) -> None:
+    """Abort a cancelled query's calculation, or keep it for ``--resume``."""
+    if run.keep_running and run.journal.path is not None:
+        logger.warning(
+            "%s: calculation %s kept running (--keep-running); run again with "
+            "--resume to fetch it",
+            query.name,
+            submission.correlation_id,
+        )
+        return
+
+    await _abort(client, submission, query)
+    await run.journal.forget(query_key(query.body))
 
 
 async def _abort(client: MappClient, submission: Submission, query: QueryPlan) -> None:

@@ -15,13 +15,12 @@ running calculations are aborted with ``DELETE`` and what finished is written.
 from __future__ import annotations
 
 import logging
-import shutil
 import signal
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -33,13 +32,16 @@ from mapp_export.errors import (
     AllowanceError,
     ApiError,
     AuthenticationError,
+    RunLockedError,
     WorkbookError,
 )
+from mapp_export.journal import Journal, query_key, spool_folder_of
 from mapp_export.journey import RecordListener, RunState, Workshop, export_query
 from mapp_export.manifest import Plan
 from mapp_export.outcome import ExitCode, RunOutcome
 from mapp_export.preflight import check_allowance, check_output_folder, read_usage
 from mapp_export.records import RunFacts
+from mapp_export.run_lock import RunLock
 from mapp_export.settings import Credentials
 from mapp_export.workbook import WorkbookWriter
 
@@ -67,7 +69,10 @@ class RunOptions:
     the whole run in seconds (the shorter of it and the manifest's
     ``run_timeout`` wins). ``force`` submits even when the month's allowance
     looks too small. ``min_free_bytes`` is the free space the output folder
-    must have.
+    must have. ``resume`` continues from the journal an interrupted run
+    left beside the output; ``keep_running`` leaves running calculations
+    alive (journaled for a later ``resume``) when the run is stopped, where
+    they would otherwise be aborted.
     """
 
     retry: RetryPolicy | None = None
@@ -79,6 +84,8 @@ class RunOptions:
     deadline: float | None = None
     force: bool = False
     min_free_bytes: int = 64 * 1024 * 1024
+    resume: bool = False
+    keep_running: bool = False
 
 
 @dataclass
@@ -94,9 +101,48 @@ async def run_plan(
     *,
     listener: RecordListener | None = None,
 ) -> RunOutcome:
-    """Run every query of ``plan`` and write the workbook; return the outcome."""
+    """Run every query of ``plan`` and write the workbook; return the outcome.
+
+    The run holds the output's lock (see :mod:`mapp_export.run_lock`), so a
+    second run of the same output is refused, and keeps a journal beside the
+    output (see :mod:`mapp_export.journal`) that a run with ``resume``
+    continues from. Only a successful run removes the journal.
+    """
     options = options or RunOptions()
+    try:
+        lock = await anyio.to_thread.run_sync(_lock_output, plan, options)
+    except (RunLockedError, OSError) as exc:
+        records = RunState(plan, listener).records
+        return RunOutcome(ExitCode.REFUSED, records, message=str(exc))
+
+    with lock:
+        keys = [query_key(query.body) for query in plan.queries if not query.report]
+        journal = await anyio.to_thread.run_sync(
+            partial(Journal.open, resume=options.resume),
+            plan.output,
+            plan.api.base_url,
+            keys,
+        )
+        outcome = await _run_journaled(plan, credentials, options, listener, journal)
+        await journal.close(keep=outcome.exit_code is not ExitCode.OK)
+        return outcome
+
+
+def _lock_output(plan: Plan, options: RunOptions) -> RunLock:
+    check_output_folder(plan.output.parent, options.min_free_bytes)
+    return RunLock.acquire(plan.output)
+
+
+async def _run_journaled(
+    plan: Plan,
+    credentials: Credentials,
+    options: RunOptions,
+    listener: RecordListener | None,
+    journal: Journal,
+) -> RunOutcome:
     run = RunState(plan, listener)
+    run.journal = journal
+    run.keep_running = options.keep_running
     started_at = datetime.now(UTC)
 
     try:
@@ -104,25 +150,20 @@ async def run_plan(
     except WorkbookError as exc:
         return RunOutcome(ExitCode.REFUSED, run.records, message=str(exc))
 
-    spool_folder = Path(
-        tempfile.mkdtemp(prefix=f".{plan.output.name}.spool-", dir=plan.output.parent)
-    )
+    spool_folder = spool_folder_of(plan.output)
     usages = _Usages()
-    try:
-        async with _http_session(plan, options) as session:
-            retry = options.retry or plan.retry
-            client = MappClient(session, plan.api, credentials, retry)
-            refusal = await _before_submitting(client, run, options, usages)
-            if refusal is not None:
-                await anyio.to_thread.run_sync(writer.discard)
-                return refusal
+    async with _http_session(plan, options) as session:
+        retry = options.retry or plan.retry
+        client = MappClient(session, plan.api, credentials, retry)
+        refusal = await _before_submitting(client, run, options, usages)
+        if refusal is not None:
+            await anyio.to_thread.run_sync(writer.discard)
+            return refusal
 
-            await _export_all(run, options, client, writer, spool_folder)
-            if run.stopped_by is None and run.fatal is None:
-                with anyio.move_on_after(USAGE_GRACE_SECONDS):
-                    usages.after = await read_usage(client, "after")
-    finally:
-        await anyio.to_thread.run_sync(_remove_folder, spool_folder)
+        await _export_all(run, options, client, writer, spool_folder)
+        if run.stopped_by is None and run.fatal is None:
+            with anyio.move_on_after(USAGE_GRACE_SECONDS):
+                usages.after = await read_usage(client, "after")
 
     return await _finish(run, options, writer, started_at, usages)
 
@@ -296,7 +337,3 @@ def _nothing_message(run: RunState) -> str:
 def _timezone_name(zone: tzinfo | None) -> str:
     zone = zone or datetime.now().astimezone().tzinfo
     return str(getattr(zone, "key", None) or datetime.now(zone).tzname() or "local")
-
-
-def _remove_folder(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)

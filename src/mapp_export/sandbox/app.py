@@ -30,7 +30,7 @@ from mapp_export.sandbox.queries import (
 )
 from mapp_export.sandbox.reports import ReportDesk
 from mapp_export.sandbox.results import iter_result_text
-from mapp_export.sandbox.state import SandboxState
+from mapp_export.sandbox.state import Calculation, SandboxState
 
 LEGACY_PREFIX = "/analytics/api"
 """Where the legacy host serves the API."""
@@ -43,6 +43,9 @@ LEGACY_TOKEN_PATH = LEGACY_PREFIX + "/oauth/token"
 
 CURRENT_TOKEN_PATH = "/oauth2/token"  # noqa: S105  a path, not a secret
 """The current token endpoint, on a host of its own."""
+
+STALL_CHECK_SECONDS = 0.01
+"""How often a stalled download checks whether its client has hung up."""
 
 MAX_CALCULATIONS_ALLOWED = 310_000
 """The monthly allowance the usage endpoint reports."""
@@ -230,17 +233,27 @@ class SandboxApi:
             return answers.analysis_not_found()
 
         self.state.result_fetches += 1
+        fetches = self.state.fetches_by_calculation
+        fetches[calculation.calculation_id] = (
+            fetches.get(calculation.calculation_id, 0) + 1
+        )
         folder = self.options.result_folder
         if folder is not None:
             path = await asyncio.to_thread(result_file, folder, calculation.body)
             return web.FileResponse(path)
 
+        stall = self._stall_seconds(calculation)
         response = web.StreamResponse()
         response.content_type = "application/json"
-        response.enable_compression()
+        if not stall:
+            response.enable_compression()
         await response.prepare(request)
-        for chunk in iter_result_text(calculation.body):
-            await response.write(chunk.encode())
+        if stall:
+            if not await _write_with_stall(request, response, calculation.body, stall):
+                return response
+        else:
+            for chunk in iter_result_text(calculation.body):
+                await response.write(chunk.encode())
 
         await response.write_eof()
         return response
@@ -257,9 +270,41 @@ class SandboxApi:
         }
         return web.json_response(answer)
 
+    def _stall_seconds(self, calculation: Calculation) -> float:
+        """How long this download pauses after its first part (see the options)."""
+        options = self.options
+        first = self.state.fetches_by_calculation[calculation.calculation_id] == 1
+        stalled = options.result_stall_marker in canonical_json(calculation.body)
+        return options.result_stall_seconds if first and stalled else 0.0
+
     def _result_url(self, calculation_id: str) -> str:
         """Return the absolute URL of a calculation's result."""
         return f"{self.links_base_url}/analysis-result/{calculation_id}"
+
+
+async def _write_with_stall(
+    request: web.Request,
+    response: web.StreamResponse,
+    body: dict[str, Any],
+    seconds: float,
+) -> bool:
+    """Send the first half of the result, wait ``seconds``, then send the rest.
+
+    The wait ends early when the client hangs up: then nothing more is sent
+    and the answer is False.
+    """
+    text = "".join(iter_result_text(body)).encode()
+    half = len(text) // 2
+    await response.write(text[:half])
+
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if request.transport is None or request.transport.is_closing():
+            return False
+        await asyncio.sleep(STALL_CHECK_SECONDS)
+
+    await response.write(text[half:])
+    return True
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:

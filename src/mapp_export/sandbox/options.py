@@ -56,6 +56,11 @@ class SandboxOptions:
     ``resultUrl`` instead of the sandbox's own, to check that a client refuses
     links to hosts it does not trust. ``calculations_used`` and
     ``max_calculations_allowed`` set this month's usage as the sandbox starts.
+    ``result_stall_seconds`` makes the first download of each result whose
+    query's canonical JSON contains ``result_stall_marker`` (every result when
+    the marker is empty) send the first half of the body, then wait this long
+    before the rest, so a test can stop a client in the middle of a download
+    (results served from ``result_folder`` never stall).
     """
 
     client_id: str = "sandbox-client"
@@ -73,6 +78,8 @@ class SandboxOptions:
     links_base_url: str | None = None
     calculations_used: int = 0
     max_calculations_allowed: int = 310_000
+    result_stall_seconds: float = 0.0
+    result_stall_marker: str = ""
 
     def __post_init__(self) -> None:
         """Refuse settings the sandbox cannot honour."""
@@ -83,6 +90,8 @@ class SandboxOptions:
             )
         if self.calculation_seconds < 0:
             raise ValueError("calculation_seconds must not be negative.")
+        if self.result_stall_seconds < 0:
+            raise ValueError("result_stall_seconds must not be negative.")
         if self.token_lifetime_seconds < 0:
             raise ValueError("token_lifetime_seconds must not be negative.")
         for port in (self.port, self.auth_port):

@@ -85,6 +85,7 @@ class SandboxState:
     JSON, including the ones refused with 400 or 422; ``received_report_queries``
     likewise every body posted to ``/report-query``. ``faults_injected`` counts
     the injected faults by kind; ``tokens_issued`` lists every token handed out.
+    ``fetches_by_calculation`` counts the result downloads of each calculation id.
     """
 
     options: SandboxOptions = field(default_factory=SandboxOptions)
@@ -96,6 +97,7 @@ class SandboxState:
     cached_answers: int = 0
     max_in_flight: int = 0
     result_fetches: int = 0
+    fetches_by_calculation: dict[str, int] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
     received_queries: list[dict[str, Any]] = field(default_factory=list)
     received_report_queries: list[Any] = field(default_factory=list)
