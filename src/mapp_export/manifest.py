@@ -213,7 +213,7 @@ def _output_path(
         text = fill_output(section.output, environment, run_date, manifest)
     except PlaceholderError as exc:
         raise document.error(["output"], str(exc)) from None
-    return document.path.parent / text
+    return Path(os.path.normpath(document.path.parent / text))
 
 
 def _select(
