@@ -7,7 +7,6 @@ only after a failure that may recover (a dropped connection, 429, 5xx, a bare
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import anyio
 from mapp_export.backoff import RetryPolicy, next_retry_wait, parse_retry_after
 from mapp_export.errors import ApiError, AuthenticationError, TransientApiError
 from mapp_export.responses import Answer, read_answer
+from mapp_export.secret_values import remember, remember_credentials
 from mapp_export.settings import (
     CLIENT_ID_VARIABLE,
     CLIENT_SECRET_VARIABLE,
@@ -206,6 +206,7 @@ class TokenProvider:
         margin = min(EXPIRY_MARGIN, lifetime / 10)
         logger.info("token.issued lifetime=%.0fs", lifetime)
         now = time.monotonic()
+        remember(value)
         return _Token(value=value, issued_at=now, expires_at=now + lifetime - margin)
 
 
@@ -237,8 +238,8 @@ def _oauth_error(answer: Answer) -> str | None:
 
 def _basic_authorization(credentials: Credentials) -> str:
     """Return the HTTP Basic value for the client id and secret, as Mapp expects it."""
-    pair = f"{credentials.client_id}:{credentials.client_secret}".encode()
-    return "Basic " + base64.b64encode(pair).decode("ascii")
+    basic = remember_credentials(credentials.client_id, credentials.client_secret)
+    return f"Basic {basic}"
 
 
 def _lifetime(value: object) -> float:

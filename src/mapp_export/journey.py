@@ -9,6 +9,7 @@ costing the customer's allowance.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 from collections.abc import Callable
@@ -27,7 +28,6 @@ from mapp_export.errors import (
     CalculationNotFoundError,
     MappExportError,
     QueryTimeoutError,
-    TokenRejectedError,
     TransientApiError,
 )
 from mapp_export.events import log_state_change, poll_extra
@@ -35,6 +35,7 @@ from mapp_export.journal import Journal, query_key
 from mapp_export.manifest import Plan, QueryPlan
 from mapp_export.records import QueryRecord, QueryState
 from mapp_export.report_query import export_report
+from mapp_export.secret_values import redact
 from mapp_export.shared_results import SharedResults
 from mapp_export.sheet_writing import write_checked
 from mapp_export.workbook import WorkbookWriter
@@ -76,8 +77,8 @@ class RunState:
             self.listener(record)
 
     def fail(self, record: QueryRecord, message: str) -> None:
-        """End ``record`` as failed with ``message`` as the reason."""
-        record.error = message
+        """End ``record`` as failed with ``message`` (secrets blanked) as the reason."""
+        record.error = redact(message)
         record.finished_at = datetime.now(UTC)
         self.change(record, QueryState.FAILED)
 
@@ -126,14 +127,27 @@ async def export_query(
 
         record.finished_at = datetime.now(UTC)
         run.change(record, QueryState.DONE)
-    except (AuthenticationError, TokenRejectedError) as exc:
+    except AuthenticationError as exc:
         run.fail(record, str(exc))
         run.stop(exc)
     except MappExportError as exc:
         run.fail(record, str(exc))
+    except OSError as exc:
+        run.fail(record, _local_failure(exc))
     except anyio.get_cancelled_exc_class():
         run.fail(record, run.why_stopped())
         raise
+    except Exception as exc:  # one query's surprise must not end the run
+        logger.debug("%s: unexpected error", query.name, exc_info=True)
+        run.fail(record, f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _local_failure(exc: OSError) -> str:
+    """Say what went wrong on this machine (a full disk, a vanished folder)."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the output's disk{where}; free space and run again"
+    return f"a local file operation failed{where}: {exc.strerror or exc}"
 
 
 async def _export_analysis(

@@ -33,6 +33,8 @@ from typing import Any, Literal, TextIO
 from rich.console import Console
 from rich.text import Text
 
+from mapp_export.secret_values import redact
+
 LogFormat = Literal["text", "json"]
 
 REDACTED = "[redacted]"
@@ -73,6 +75,7 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         """Return ``text`` with every secret replaced by ``[redacted]``."""
+        text = redact(text)
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         for pattern in _SECRET_PATTERNS:

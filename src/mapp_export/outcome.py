@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mapp_export.records import QueryRecord, RunFacts
+from mapp_export.secret_values import redact
 
 
 class ExitCode(enum.IntEnum):
@@ -44,3 +45,8 @@ class RunOutcome:
     workbook: Path | None = None
     message: str | None = None
     facts: RunFacts | None = None
+
+    def __post_init__(self) -> None:
+        """Blank any secret a server echoed into the message."""
+        if self.message is not None:
+            self.message = redact(self.message)

@@ -18,6 +18,7 @@ from mapp_export.errors import (
     QueryRejectedError,
     TransientApiError,
 )
+from mapp_export.secret_values import redact
 from mapp_export.trust import origin
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -57,14 +58,17 @@ class Answer:
         )
 
     def snippet(self) -> str:
-        """Return the start of the body on one line, for messages."""
-        flat = " ".join(self.text.split())
+        """Return the start of the body on one line, secrets blanked, for messages."""
+        flat = redact(" ".join(self.text.split()))
         if len(flat) > SNIPPET_LENGTH:
             return flat[:SNIPPET_LENGTH] + "…"
         return flat or "(empty body)"
 
     def describe_problem(self) -> str:
-        """Say in words what a Mapp Problem body reports, else give a snippet."""
+        """Say in words what a Mapp Problem body reports, else give a snippet.
+
+        Any secret the server echoed is blanked.
+        """
         if not isinstance(self.payload, dict):
             return self.snippet()
 
@@ -77,7 +81,7 @@ class Answer:
         if isinstance(errors, list):
             parts.extend(_describe_error(error) for error in errors)
 
-        return "; ".join(dict.fromkeys(parts)) or self.snippet()
+        return redact("; ".join(dict.fromkeys(parts))) or self.snippet()
 
 
 async def read_answer(response: aiohttp.ClientResponse) -> Answer:
