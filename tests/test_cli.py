@@ -12,6 +12,7 @@ import pytest
 
 from helpers import list_query, sheets_by_calamine, sheets_by_openpyxl, write_manifest
 from mapp_export.cli import main
+from mapp_export.cli_arguments import build_parser, parse_arguments
 from mapp_export.sandbox import Sandbox
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -231,3 +232,30 @@ class TestReadmeCommand:
         assert process.returncode == 143
         assert "stopped by SIGTERM" in rest
         assert "calculation aborted" in rest
+
+
+class TestOutputOptions:
+    """Options that go before or after the command."""
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["-v", "--log-format", "json", "--no-progress", "validate", "m.yaml"],
+            ["validate", "m.yaml", "-v", "--log-format", "json", "--no-progress"],
+        ],
+    )
+    def test_are_honoured_on_either_side(self, argv: list[str]) -> None:
+        """-v, --log-format and --no-progress mean the same before or after."""
+        arguments = parse_arguments(build_parser(), argv)
+
+        assert arguments.verbose
+        assert arguments.log_format == "json"
+        assert not arguments.progress
+        assert not arguments.quiet
+
+    def test_take_their_defaults_when_absent(self) -> None:
+        """Without the options, text logs with a live display are the defaults."""
+        arguments = parse_arguments(build_parser(), ["schema"])
+
+        assert (arguments.verbose, arguments.quiet) == (False, False)
+        assert (arguments.log_format, arguments.progress) == ("text", True)

@@ -25,7 +25,7 @@ import anyio
 import tablib
 from rich.console import Console
 
-from mapp_export.cli_arguments import build_parser
+from mapp_export.cli_arguments import build_parser, parse_arguments
 from mapp_export.errors import ApiError, CredentialsError, ManifestError
 from mapp_export.logs import LogFormat, Redactor, configure_logging, log_always
 from mapp_export.manifest import Plan, load_plan
@@ -77,7 +77,7 @@ class Screen:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    arguments = parse_arguments(parser, argv)
     if arguments.verbose and arguments.quiet:
         parser.error("-v and -q cannot be used together; choose one")
     screen = _configure_output(arguments)

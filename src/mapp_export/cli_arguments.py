@@ -6,6 +6,7 @@ Only parsing lives here; :mod:`mapp_export.cli` acts on what was parsed.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -38,6 +39,32 @@ one plain line is logged per state change and per retry. The run report
 """
 
 
+OUTPUT_DEFAULTS = {
+    "verbose": False,
+    "quiet": False,
+    "log_format": "text",
+    "progress": True,
+}
+"""Values of the options accepted before or after the command, when not given.
+
+They are filled in after parsing, not as argparse defaults: the options'
+actions are shared by the main parser and each command's parser, and a default
+set on one would overwrite, in the command's parser, what was given before
+the command.
+"""
+
+
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """Parse ``argv`` and fill in the output options that were not given."""
+    arguments = parser.parse_args(argv)
+    for name, value in OUTPUT_DEFAULTS.items():
+        if not hasattr(arguments, name):
+            setattr(arguments, name, value)
+    return arguments
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of every ``mapp-export`` command."""
     output_options = _output_options()
@@ -49,9 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[output_options],
     )
-    parser.set_defaults(
-        verbose=False, quiet=False, log_format="text", progress=True, command=None
-    )
+    parser.set_defaults(command=None)
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
     )
