@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import aiohttp
 
@@ -97,18 +98,19 @@ class MappClient:
         answer = await self._exchange("POST", url, query=query, body=body)
 
         payload = _object(answer, query)
-        if answer.status == 200 and payload.get("resultUrl"):
-            return Submission(
-                None, None, _text(payload, "calculationId"), _text(payload, "resultUrl")
-            )
-        if answer.status in {200, 201} and payload.get("statusUrl"):
-            return Submission(
-                _text(payload, "correlationId"), _text(payload, "statusUrl"), None, None
-            )
+        correlation_id = _text(payload, "correlationId")
+        status_url = _link(url, payload, "statusUrl")
+        result_url = _link(url, payload, "resultUrl")
+        if result_url is not None:
+            return Submission(None, None, _text(payload, "calculationId"), result_url)
+        if status_url is None and correlation_id is not None:
+            status_url = f"{self._settings.base_url}/analysis-query/{correlation_id}"
+        if status_url is not None:
+            return Submission(correlation_id, status_url, None, None)
 
         raise ApiError(
-            f"{query}: the API accepted the query but gave neither a statusUrl nor a "
-            f"resultUrl (HTTP {answer.status}: {answer.snippet()})",
+            f"{query}: the API accepted the query but gave neither a statusUrl, a "
+            f"correlationId nor a resultUrl (HTTP {answer.status}: {answer.snippet()})",
             status=answer.status,
             url=url,
         )
@@ -121,10 +123,11 @@ class MappClient:
         """Read the calculation's current status."""
         answer = await self._exchange("GET", status_url, query=query)
         payload = _object(answer, query)
+        status = payload.get("status")
         return CalculationStatus(
-            status=str(payload.get("status", "")).upper(),
+            status=status.upper() if isinstance(status, str) else repr(status),
             calculation_id=_text(payload, "calculationId"),
-            result_url=_text(payload, "resultUrl"),
+            result_url=_link(status_url, payload, "resultUrl"),
         )
 
     async def abort(self, status_url: str, *, query: str) -> None:
@@ -187,6 +190,12 @@ class MappClient:
         body: Mapping[str, Any] | None = None,
     ) -> Answer:
         return await self._transport.exchange(method, url, query=query, body=body)
+
+
+def _link(requested: str, payload: Mapping[str, Any], key: str) -> str | None:
+    """Return the URL under ``key``, made absolute against the URL requested."""
+    link = _text(payload, key)
+    return urljoin(requested, link) if link is not None else None
 
 
 def _object(answer: Answer, query: str) -> dict[str, Any]:

@@ -279,7 +279,7 @@ async def _calculate(
     if deadline.cancelled_caught:
         await _abort(client, submission, query)
         await run.journal.forget(key)
-        raise _timeout_error(query, aborted=True)
+        raise _timeout_error(query, aborted=True, last_status=record.last_status)
 
     record.calculated_after = anyio.current_time() - started
     await run.journal.calculated(key, record.calculation_id, result_url)
@@ -312,6 +312,7 @@ async def _poll_until_done(
         await anyio.sleep(next(intervals))
         status = await client.status(status_url, query=query.name)
         record.polls += 1
+        record.last_status = status.status
         record.calculation_id = status.calculation_id or record.calculation_id
         logger.debug(
             "%s: poll %d status=%s",
@@ -339,11 +340,14 @@ async def _poll_until_done(
             )
 
 
-def _timeout_error(query: QueryPlan, *, aborted: bool) -> QueryTimeoutError:
+def _timeout_error(
+    query: QueryPlan, *, aborted: bool, last_status: str | None = None
+) -> QueryTimeoutError:
     what = "the calculation was aborted" if aborted else "the query was not accepted"
+    seen = f" (last status: {last_status})" if last_status else ""
     return QueryTimeoutError(
-        f"no final status within poll.timeout ({query.poll.timeout:g} s); {what}; "
-        "raise poll.timeout in the manifest if the calculation needs longer"
+        f"no final status within poll.timeout ({query.poll.timeout:g} s){seen}; "
+        f"{what}; raise poll.timeout in the manifest if the calculation needs longer"
     )
 
 

@@ -59,6 +59,7 @@ class QueryRecord:
     calculation_id: str | None = None
     cached: bool = False
     polls: int = 0
+    last_status: str | None = None
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
     calculated_after: float | None = None
