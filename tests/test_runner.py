@@ -284,3 +284,27 @@ class TestLayouts:
         assert exit_code is ExitCode.OK
         assert sandbox.state.token_requests == 2
         assert list(sheets_by_openpyxl(output)) == ["Pages", "Days", "Summary"]
+
+
+class TestLeftovers:
+    """What a killed run left behind is cleaned by the next run."""
+
+    async def test_temporary_workbooks_of_a_killed_run_are_removed(
+        self, sandbox: Sandbox, tmp_path: Path
+    ) -> None:
+        """Only the temporary files the writer names are removed, under the lock."""
+        manifest = write_manifest(
+            tmp_path, [("Pages", list_query("pages", 3))], base_url=sandbox.base_url
+        )
+        folder = tmp_path / "out"
+        folder.mkdir()
+        leftover = folder / ".report.xlsx.0123456789ab.tmp"
+        unrelated = folder / ".report.xlsx.notes.tmp"
+        leftover.write_bytes(b"half a workbook")
+        unrelated.write_bytes(b"not ours")
+
+        exit_code, _, _ = await run_manifest(sandbox, manifest)
+
+        assert exit_code is ExitCode.OK
+        assert not leftover.exists()
+        assert unrelated.read_bytes() == b"not ours"

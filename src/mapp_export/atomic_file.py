@@ -7,12 +7,17 @@ the target; the rename is then flushed too, where the system allows it.
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
 
 from mapp_export.errors import WorkbookError
+
+_LEFTOVER = re.compile(r"[0-9a-f]{12}\.tmp")
+"""The random part and suffix that :func:`create_temp_beside` gives a name."""
 
 
 def create_temp_beside(target: Path) -> Path:
@@ -47,6 +52,20 @@ def create_temp_beside(target: Path) -> Path:
             ) from exc
 
         return path
+
+
+def remove_leftover_temps(target: Path) -> list[Path]:
+    """Remove temporary files an earlier, killed run left beside ``target``.
+
+    Only call this while holding the output's lock: a temporary file of a run
+    that is still writing would otherwise be taken from under it.
+    """
+    removed = []
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if _LEFTOVER.fullmatch(path.name.removeprefix(f".{target.name}.")):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def move_into_place(temp_path: Path, target: Path) -> None:

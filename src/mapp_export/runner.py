@@ -27,6 +27,7 @@ import aiohttp
 import anyio
 
 from mapp_export.api import MappClient, Usage
+from mapp_export.atomic_file import remove_leftover_temps
 from mapp_export.backoff import RetryPolicy
 from mapp_export.errors import (
     AllowanceError,
@@ -130,7 +131,10 @@ async def run_plan(
 
 def _lock_output(plan: Plan, options: RunOptions) -> RunLock:
     check_output_folder(plan.output.parent, options.min_free_bytes)
-    return RunLock.acquire(plan.output)
+    lock = RunLock.acquire(plan.output)
+    for leftover in remove_leftover_temps(plan.output):
+        logger.info("removed %s, left by an earlier run that was killed", leftover)
+    return lock
 
 
 async def _run_journaled(
