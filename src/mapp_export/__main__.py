@@ -1,5 +1,5 @@
 """Allow ``python -m mapp_export``."""
 
-from mapp_export.cli import entry_point
+from mapp_export.launcher import main
 
-entry_point()
+main()

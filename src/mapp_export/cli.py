@@ -99,11 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(ExitCode.REFUSED)
 
 
-def entry_point() -> None:
-    """Exit with :func:`main`'s code; the ``mapp-export`` console script."""
-    sys.exit(main())
-
-
 def _configure_output(arguments: argparse.Namespace) -> Screen:
     """Set up logging on standard error and decide whether to draw the display."""
     log_format: LogFormat = arguments.log_format
@@ -197,6 +192,7 @@ def _load(arguments: argparse.Namespace) -> Plan:
         output=getattr(arguments, "output", None),
         run_date=arguments.date,
         only=tuple(arguments.only),
+        report=getattr(arguments, "report", None),
     )
     return load_plan(arguments.manifest, overrides)
 
