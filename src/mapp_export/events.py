@@ -50,15 +50,24 @@ def poll_extra(record: QueryRecord, status: str) -> dict[str, Any]:
 
 
 def retry_extra(
-    query: str, attempt: int, wait_seconds: float, reason: object
+    query: str,
+    attempt: int,
+    wait_seconds: float,
+    reason: object,
+    *,
+    event: str = RETRY_EVENT,
 ) -> dict[str, Any]:
-    """Return the structured attributes of one retried request of ``query``."""
+    """Return the structured attributes of one retried request of ``query``.
+
+    ``event`` is ``request.retry``, or ``query.resend`` when the request
+    re-sent creates a calculation.
+    """
     fields = {
         "attempt": attempt,
         "wait_seconds": round(wait_seconds, 3),
         "reason": str(reason),
     }
-    return _extra(RETRY_EVENT, query, fields)
+    return _extra(event, query, fields)
 
 
 def _extra(event: str, query: str, fields: dict[str, Any]) -> dict[str, Any]:

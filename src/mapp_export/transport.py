@@ -120,7 +120,9 @@ class Transport:
                     attempt,
                     wait,
                     retryable.error,
-                    extra=retry_extra(query, attempt, wait, retryable.error),
+                    extra=retry_extra(
+                        query, attempt, wait, retryable.error, event=event
+                    ),
                 )
                 await anyio.sleep(wait)
                 attempt += 1
