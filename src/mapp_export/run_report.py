@@ -35,8 +35,10 @@ EXIT_MEANINGS = {
     ExitCode.PARTIAL: "some queries failed; the workbook holds the others",
     ExitCode.REFUSED: "refused before submitting anything",
     ExitCode.NOTHING_EXPORTED: "nothing exported; the output was left untouched",
-    ExitCode.INTERRUPTED: "stopped by Ctrl-C after writing what had finished",
-    ExitCode.TERMINATED: "stopped by SIGTERM after writing what had finished",
+    ExitCode.INTERRUPTED: "stopped by Ctrl-C; what had finished, if anything, "
+    "was written",
+    ExitCode.TERMINATED: "stopped by SIGTERM; what had finished, if anything, "
+    "was written",
 }
 
 
