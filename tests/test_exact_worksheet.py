@@ -3,17 +3,33 @@
 The workbook is filled with everything awkward a result, a query name or an
 error page can carry; then every XML part is parsed and checked (see
 :mod:`xlsx_checks`) and the file is read back with openpyxl and python-calamine.
+The row path (:class:`~mapp_export.exact_worksheet.RowCells`) is checked byte
+for byte against XlsxWriter's own per-cell path, which pins the XlsxWriter
+internals it relies on.
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
+import xlsxwriter
 from python_calamine import CalamineWorkbook
+from xlsxwriter.utility import _preserve_whitespace
 
+from mapp_export.cells import (
+    CellCounts,
+    CellTarget,
+    CellWriter,
+    metric_cell_writer,
+    text_cell_writer,
+)
+from mapp_export.exact_worksheet import MAX_COLUMNS, ExactWorksheet, RowCells
 from mapp_export.records import QueryState
 from mapp_export.titles import assign_sheet_titles
 from mapp_export.workbook import SheetOptions, WorkbookWriter
@@ -157,3 +173,163 @@ class TestPackageCheck:
                 copy.writestr(name, data.replace(old, new, 1) if name == part else data)
 
         assert any(words in problem for problem in package_problems(spoiled))
+
+
+EXACT_NUMBERS = [
+    0,
+    -0.0,
+    0.1 + 0.2,
+    38.333333333333336,
+    5e-324,
+    1.7976931348623157e308,
+    -999_999_999_999_999,
+    10**20,
+    2.5e-05,
+    math.nan,
+    math.inf,
+    -math.inf,
+]
+EDGE_TEXTS = [" lead", "trail ", "\u00a0nbsp", "x\n", "\u3000", "only\u2028", "a"]
+
+
+def sheet_xml(
+    folder: Path,
+    name: str,
+    headings: list[str] | None,
+    rows: list[list[Any]],
+    *,
+    row_path: bool,
+) -> bytes:
+    """Write ``rows`` under ``headings`` one way; answer the sheet's XML.
+
+    Metric columns are the odd ones; each value goes through the column
+    writers of :mod:`mapp_export.cells`, into :class:`RowCells` when
+    ``row_path``, otherwise into XlsxWriter's own typed per-cell writes.
+    """
+    target = folder / f"{name}-{'rows' if row_path else 'cells'}.xlsx"
+    workbook = xlsxwriter.Workbook(
+        str(target),
+        {"constant_memory": True, "nan_inf_to_errors": True, "tmpdir": str(folder)},
+    )
+    sheet = workbook.add_worksheet("Data", worksheet_class=ExactWorksheet)
+    width = max(len(row) for row in [headings or [], *rows])
+    first = 0 if headings is None else 1
+    for column, heading in enumerate(headings or []):
+        sheet.write_string(0, column, heading, workbook.add_format({"bold": True}))
+
+    cells = RowCells(sheet, width)
+    target_cells = cells.target if row_path else CellTarget(*_typed(sheet))
+    writers = _writers(target_cells, width)
+    for line, row in enumerate(rows, start=first):
+        cells.start(line)
+        for write, value in zip(writers, row, strict=False):
+            write(line, value)
+        if row_path:
+            cells.finish()
+
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, first + len(rows) - 1, width - 1)
+    workbook.close()
+    with zipfile.ZipFile(target) as package:
+        return package.read("xl/worksheets/sheet1.xml")
+
+
+def _typed(sheet: ExactWorksheet) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """XlsxWriter's public typed writers of ``sheet``."""
+    return sheet.write_string, sheet.write_number
+
+
+def _writers(target: CellTarget, width: int) -> list[CellWriter]:
+    """Column writers: text in the even columns, metrics in the odd ones."""
+    counts = CellCounts()
+    return [
+        metric_cell_writer(column, target, counts, null_as_zero=False)
+        if column % 2
+        else text_cell_writer(column, target, counts)
+        for column in range(width)
+    ]
+
+
+ROW_CASES: dict[str, tuple[list[str] | None, list[list[Any]]]] = {
+    "awkward text and exact numbers": (
+        ["day", "visits"],
+        [
+            [text, EXACT_NUMBERS[index % len(EXACT_NUMBERS)]]
+            for index, text in enumerate(AWKWARD_TEXTS + EDGE_TEXTS)
+        ]
+        + [[text, "00120"] for text in EDGE_TEXTS],
+    ),
+    "blank and sparse rows": (
+        ["a", "b", "c", "d"],
+        [
+            [None, None, None, None],
+            ["x", 1, None, 2],
+            [None, None, None, None],
+            [None, None, None, 3.5],
+            [None, None, "only text", None],
+        ],
+    ),
+    "no header, sparse columns": (
+        None,
+        [[None, None, "c"], [None, None, None], ["a", None, None], [None, 7, None]],
+    ),
+    "header only": (["a", "b"], []),
+    "columns past the sheet's last": (
+        [f"h{column}" for column in range(MAX_COLUMNS + 3)],
+        [[f"t{column}" if column % 2 == 0 else column for column in range(16_387)]],
+    ),
+}
+
+
+class TestRowCells:
+    """The row path writes the bytes XlsxWriter's per-cell path writes."""
+
+    @pytest.mark.parametrize("case", list(ROW_CASES))
+    def test_row_path_matches_per_cell_path(self, tmp_path: Path, case: str) -> None:
+        """Cells, rows, header style, dimensions and spans are byte for byte equal."""
+        headings, rows = ROW_CASES[case]
+
+        by_rows = sheet_xml(tmp_path, "case", headings, rows, row_path=True)
+        by_cells = sheet_xml(tmp_path, "case", headings, rows, row_path=False)
+
+        assert by_rows == by_cells
+        filled = [row for row in rows if any(value is not None for value in row)]
+        assert by_rows.count(b"<row ") == len(filled) + (headings is not None)
+
+    def test_leading_and_trailing_space_rule_matches_xlsxwriter(self) -> None:
+        """Every BMP character at either end asks for xml:space as XlsxWriter does."""
+        differing = [
+            code
+            for code in range(0x10000)
+            for text in (chr(code) + "x", "x" + chr(code))
+            if bool(_preserve_whitespace(text))
+            != (text[0].isspace() or text[-1].isspace())
+        ]
+
+        assert differing == []
+
+    def test_a_written_row_is_not_written_again(self, tmp_path: Path) -> None:
+        """Writing a row twice, or one before it, is refused, not duplicated."""
+        workbook = xlsxwriter.Workbook(
+            str(tmp_path / "twice.xlsx"), {"constant_memory": True}
+        )
+        sheet = workbook.add_worksheet(worksheet_class=ExactWorksheet)
+        sheet.write_cells_row(3, ['<c r="A4"><v>1</v></c>'])
+
+        with pytest.raises(ValueError, match="already written"):
+            sheet.write_cells_row(3, ['<c r="A4"><v>2</v></c>'])
+        with pytest.raises(ValueError, match="already written"):
+            sheet.write_cells_row(2, ['<c r="A3"><v>2</v></c>'])
+        workbook.close()
+
+    def test_row_settings_made_first_are_refused(self, tmp_path: Path) -> None:
+        """A row format set before the rows would be lost, so it is refused."""
+        workbook = xlsxwriter.Workbook(
+            str(tmp_path / "format.xlsx"), {"constant_memory": True}
+        )
+        sheet = workbook.add_worksheet(worksheet_class=ExactWorksheet)
+        sheet.set_row(1, None, workbook.add_format({"bold": True}))
+
+        with pytest.raises(ValueError, match="row or column settings"):
+            sheet.write_cells_row(1, ['<c r="A2"><v>1</v></c>'])
+        workbook.close()

@@ -2,7 +2,9 @@
 
 The result is read twice (see :mod:`mapp_export.results`): first everything
 but its rows, to know the columns, then row by row. Each row goes through the
-column writers of :mod:`mapp_export.cells`, so only the current row is held.
+column writers of :mod:`mapp_export.cells` into a
+:class:`~mapp_export.exact_worksheet.RowCells`, which writes it to the sheet
+in one piece, so only the current row is held.
 
 - **Totals** are found by their markers, never by where they stand: a row
   listed in any header's ``sumPositions`` (pivot subtotals and grand total), or
@@ -35,7 +37,7 @@ from mapp_export.cells import (
     text_cell_writer,
 )
 from mapp_export.errors import ResultFormatError, WorkbookError
-from mapp_export.exact_worksheet import release_file, typed_writers
+from mapp_export.exact_worksheet import RowCells, release_file
 from mapp_export.records import QueryRecord, SheetFacts
 from mapp_export.results import ResultMeta, iter_result_rows, read_result_meta
 
@@ -133,7 +135,7 @@ class ResultStream:
         positions = meta.total_positions
         marker = self.marker_column
         limit = self.max_rows
-        sheet, writers = self._open_sheet()
+        sheet, cells, writers = self._open_sheet()
         line = written = 0
         lead: Any = object()
         for position, row in enumerate(rows):
@@ -153,12 +155,14 @@ class ResultStream:
 
             if line == limit:
                 self._close_sheet(sheet, line)
-                sheet, writers = self._open_sheet()
+                sheet, cells, writers = self._open_sheet()
                 line = 0
 
             line += 1
+            cells.start(line)
             for write, value in zip(writers, values, strict=False):
                 write(line, value)
+            cells.finish()
 
             written += 1
             if written <= WIDTH_SAMPLE_ROWS:
@@ -185,7 +189,7 @@ class ResultStream:
 
         return labelled
 
-    def _open_sheet(self) -> tuple[Any, list[CellWriter]]:
+    def _open_sheet(self) -> tuple[Any, RowCells, list[CellWriter]]:
         """Add the next sheet of this result, header row written and frozen."""
         title, sheet = self.add_sheet(len(self.titles) + 1)
         self.titles.append(title)
@@ -193,11 +197,12 @@ class ResultStream:
             sheet.write_string(0, column, heading, self.header_format)
 
         sheet.freeze_panes(1, 0)
-        return sheet, self._cell_writers(sheet)
+        cells = RowCells(sheet, len(self.headings))
+        return sheet, cells, self._cell_writers(cells)
 
-    def _cell_writers(self, sheet: Any) -> list[CellWriter]:
-        """Build each column's converting writer for ``sheet``."""
-        target = typed_writers(sheet)
+    def _cell_writers(self, cells: RowCells) -> list[CellWriter]:
+        """Build each column's converting writer, writing into ``cells``."""
+        target = cells.target
         null_as_zero = self.options.nulls == "zero"
         return [
             metric_cell_writer(column, target, self.counts, null_as_zero=null_as_zero)
