@@ -243,7 +243,7 @@ class TestHeaderRow:
 class TestTotals:
     """Total rows are found by their markers and labelled, kept or dropped."""
 
-    LIST_ROWS = (["0000000000", 30], ["home", 10], ["shop", 20])
+    LIST_ROWS = (["home", 10], ["0000000000", 5], ["shop", 20], ["0000000000", 35])
     PIVOT_HEADERS: tuple[dict[str, Any], ...] = (
         dict(DAY, sumPositions=[4]),
         dict(PAGE, sumPositions=[1, 3, 4]),
@@ -260,15 +260,18 @@ class TestTotals:
     @pytest.mark.parametrize(
         ("totals", "expected"),
         [
-            ("label", [["Total", 30], ["home", 10], ["shop", 20]]),
-            ("keep", [["0000000000", 30], ["home", 10], ["shop", 20]]),
-            ("drop", [["home", 10], ["shop", 20]]),
+            ("label", [["home", 10], ["0000000000", 5], ["shop", 20], ["Total", 35]]),
+            (
+                "keep",
+                [["home", 10], ["0000000000", 5], ["shop", 20], ["0000000000", 35]],
+            ),
+            ("drop", [["home", 10], ["0000000000", 5], ["shop", 20]]),
         ],
     )
     def test_list_grand_total_by_its_marker(
         self, tmp_path: Path, totals: Any, expected: list[list[Any]]
     ) -> None:
-        """The ``0000000000`` row is the total wherever it stands; kept as text."""
+        """A last ``0000000000`` row is the total; the same id earlier is data."""
         rows = [list(row) for row in self.LIST_ROWS]
 
         target, facts = write_one(
@@ -287,9 +290,9 @@ class TestTotals:
             tmp_path, [PAGE, VISITS], rows, SheetOptions(totals="keep")
         )
 
-        cell = openpyxl.load_workbook(target)["Data"]["A2"]
+        cell = openpyxl.load_workbook(target)["Data"]["A5"]
         assert (cell.value, cell.data_type) == ("0000000000", "s")
-        assert calamine_rows(target)[1][0] == "0000000000"
+        assert calamine_rows(target)[4][0] == "0000000000"
 
     def test_last_row_without_marker_is_data(self, tmp_path: Path) -> None:
         """A last row without a total marker is written as data, not dropped."""

@@ -6,9 +6,10 @@ column writers of :mod:`mapp_export.cells` into a
 :class:`~mapp_export.exact_worksheet.RowCells`, which writes it to the sheet
 in one piece, so only the current row is held.
 
-- **Totals** are found by their markers, never by where they stand: a row
-  listed in any header's ``sumPositions`` (pivot subtotals and grand total), or
-  a row whose first dimension is ``"0000000000"`` (the grand total of a list).
+- **Totals** are found by their markers: a row listed in any header's
+  ``sumPositions`` (pivot subtotals and grand total), or the last row of a
+  list when its first dimension is ``"0000000000"`` (the grand total). The same
+  value on any other row is an ordinary id and stays data.
   ``totals: label`` writes ``Total`` in its first empty (or marker) dimension
   cell, ``keep`` writes the row as sent (the marker stays text), ``drop``
   leaves it out.
@@ -138,10 +139,10 @@ class ResultStream:
         sheet, cells, writers = self._open_sheet()
         line = written = 0
         lead: Any = object()
-        for position, row in enumerate(rows):
+        for position, row, is_last in _flag_last(rows):
             values = row
             if position in positions or (
-                marker is not None and row[marker] == TOTAL_MARKER
+                is_last and marker is not None and row[marker] == TOTAL_MARKER
             ):
                 total = self._total_row(row)
                 if total is None:
@@ -274,3 +275,15 @@ class ResultStream:
             )
 
         return notes
+
+
+def _flag_last(rows: Iterator[list[Any]]) -> Iterator[tuple[int, list[Any], bool]]:
+    """Yield each row with its position and whether it is the last one."""
+    position = -1
+    previous: list[Any] = []
+    for position, row in enumerate(rows):
+        if position:
+            yield position - 1, previous, False
+        previous = row
+    if position >= 0:
+        yield position, previous, True
