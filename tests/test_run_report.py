@@ -81,6 +81,8 @@ class TestAfterARun:
             "failed": 1,
             "not_started": 0,
             "not_saved": 0,
+            "carried_over": 0,
+            "not_in_previous_workbook": 0,
         }
         sheets = sheets_by_calamine(workbook)
         exported = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class QueryState(enum.Enum):
@@ -48,6 +49,32 @@ class SheetFacts:
 
 
 @dataclass
+class CarriedSheets:
+    """A query's sheets copied from the previous workbook at the output path.
+
+    ``result_from`` is when the run that calculated them started, if the
+    previous workbook says; ``previous`` is that workbook's ``Summary`` row of
+    the query, heading by heading (empty when it had no Summary).
+    """
+
+    titles: list[str]
+    result_from: datetime | None = None
+    previous: dict[str, Any] = field(default_factory=dict)
+    rows: int = 0
+    """Rows copied below the headers, once the sheets are copied."""
+
+
+CARRIED_OVER = "carried_over"
+"""The status of a query ``--only`` left out whose sheets were carried over."""
+
+NOT_IN_PREVIOUS_WORKBOOK = "not_in_previous_workbook"
+"""The status of a query ``--only`` left out that the previous workbook lacks."""
+
+STALE = "stale"
+"""The summary's status of a re-run query that failed and kept its older sheets."""
+
+
+@dataclass
 class QueryRecord:
     """One query's name, ids, state, timings and outcome."""
 
@@ -65,11 +92,29 @@ class QueryRecord:
     calculated_after: float | None = None
     sheet: SheetFacts | None = None
     error: str | None = None
+    left_out: bool = False
+    """``--only`` left the query out: this run keeps its sheets, if it can."""
+    carried: CarriedSheets | None = None
+    """Its sheets copied from the previous workbook: a left-out query's, or
+    the older ones of a re-run query that failed (stale)."""
 
     @property
     def succeeded(self) -> bool:
         """Whether the query's result is in the workbook."""
         return self.state is QueryState.DONE
+
+    @property
+    def status_text(self) -> str:
+        """The query's status as the summary and the final table show it.
+
+        The journey's state, or for ``--only`` runs :data:`CARRIED_OVER`,
+        :data:`NOT_IN_PREVIOUS_WORKBOOK` or :data:`STALE`.
+        """
+        if self.left_out:
+            return CARRIED_OVER if self.carried else NOT_IN_PREVIOUS_WORKBOOK
+        if self.carried is not None and self.state is QueryState.FAILED:
+            return STALE
+        return self.state.value
 
     @property
     def duration_seconds(self) -> float | None:
@@ -91,3 +136,8 @@ class RunFacts:
     exit_status: int | None = None
     usage_before: str | None = None
     usage_after: str | None = None
+    rerun: tuple[str, ...] = ()
+    """The queries ``--only`` named; empty for a run of the whole manifest."""
+    carried_from: datetime | str | None = None
+    """Where the other sheets came from: the previous workbook's run start, or
+    words when that is unknown or there was no previous workbook."""

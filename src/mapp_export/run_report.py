@@ -26,7 +26,13 @@ from typing import Any
 
 from mapp_export import __version__
 from mapp_export.outcome import ExitCode
-from mapp_export.records import QueryRecord, QueryState, RunFacts
+from mapp_export.records import (
+    CARRIED_OVER,
+    NOT_IN_PREVIOUS_WORKBOOK,
+    QueryRecord,
+    QueryState,
+    RunFacts,
+)
 
 REPORT_VERSION = 1
 
@@ -56,6 +62,12 @@ class QueryStatus(enum.StrEnum):
 
     NOT_SAVED = "not_saved"
     """Its result was fetched, but the workbook could not be written."""
+
+    CARRIED_OVER = CARRIED_OVER
+    """``--only`` left it out; its sheets were kept from the previous workbook."""
+
+    NOT_IN_PREVIOUS_WORKBOOK = NOT_IN_PREVIOUS_WORKBOOK
+    """``--only`` left it out and the previous workbook had no sheet of it."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,12 @@ class RunReport:
 
     def status_of(self, record: QueryRecord) -> QueryStatus:
         """Return the report's status of ``record``."""
+        if record.left_out:
+            if record.carried is None:
+                return QueryStatus.NOT_IN_PREVIOUS_WORKBOOK
+            if not self.workbook_written:
+                return QueryStatus.NOT_SAVED
+            return QueryStatus.CARRIED_OVER
         if record.state is QueryState.DONE:
             return (
                 QueryStatus.EXPORTED if self.workbook_written else QueryStatus.NOT_SAVED
@@ -122,13 +140,20 @@ class RunReport:
     def _query(self, record: QueryRecord, status: QueryStatus) -> dict[str, Any]:
         sheet = record.sheet
         written = status is QueryStatus.EXPORTED and sheet is not None
+        titles: list[str] = []
+        rows: int | None = None
+        if written and sheet is not None:
+            titles, rows = list(sheet.titles), sheet.rows_written
+        carried = record.carried
+        if status is QueryStatus.CARRIED_OVER and carried is not None:
+            titles, rows = list(carried.titles), carried.rows
         return {
             "index": record.index,
             "name": record.name,
             "status": status.value,
             "last_state": record.state.value,
-            "sheet_titles": list(sheet.titles) if written and sheet else [],
-            "rows": sheet.rows_written if written and sheet else None,
+            "sheet_titles": titles,
+            "rows": rows,
             "warnings": [*sheet.api_warnings, *sheet.notes] if sheet else [],
             "sampled": sheet.sampled if sheet else None,
             "correlation_id": record.correlation_id,
@@ -140,6 +165,20 @@ class RunReport:
             "duration_seconds": _seconds_or_none(record.duration_seconds),
             "calculation_seconds": _seconds_or_none(record.calculated_after),
             "error": record.error,
+            "carried_over": self._carried(record),
+        }
+
+    def _carried(self, record: QueryRecord) -> dict[str, Any] | None:
+        """Describe the sheets kept from the previous workbook, if any were."""
+        carried = record.carried
+        if carried is None or not self.workbook_written:
+            return None
+
+        return {
+            "sheet_titles": list(carried.titles),
+            "rows": carried.rows,
+            "result_from": _iso(carried.result_from),
+            "stale": not record.left_out,
         }
 
 

@@ -13,6 +13,21 @@ _TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
 _SECONDS_OR_NULL = {"type": ["number", "null"], "minimum": 0}
 _COUNT = {"type": "integer", "minimum": 0}
 
+_CARRIED_OVER = {
+    "type": ["object", "null"],
+    "required": ["sheet_titles", "rows", "result_from", "stale"],
+    "properties": {
+        "sheet_titles": {"type": "array", "items": {"type": "string"}},
+        "rows": _COUNT,
+        "result_from": _TIME_OR_NULL,
+        "stale": {"type": "boolean"},
+    },
+    "description": (
+        "the sheets kept from the previous workbook by a run with --only: a left-out "
+        "query's, or a failed re-run query's older ones (stale); null if none"
+    ),
+}
+
 _QUERY: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -37,7 +52,14 @@ _QUERY: dict[str, Any] = {
         "index": {**_COUNT, "description": "position in the manifest, from 0"},
         "name": {"type": "string"},
         "status": {
-            "enum": ["exported", "failed", "not_started", "not_saved"],
+            "enum": [
+                "exported",
+                "failed",
+                "not_started",
+                "not_saved",
+                "carried_over",
+                "not_in_previous_workbook",
+            ],
             "description": "what became of the query",
         },
         "last_state": {
@@ -54,7 +76,9 @@ _QUERY: dict[str, Any] = {
         "sheet_titles": {
             "type": "array",
             "items": {"type": "string"},
-            "description": "the sheets holding the result; empty unless exported",
+            "description": (
+                "the sheets holding the result; empty unless exported or carried_over"
+            ),
         },
         "rows": {"type": ["integer", "null"], "minimum": 0},
         "warnings": {"type": "array", "items": {"type": "string"}},
@@ -68,6 +92,7 @@ _QUERY: dict[str, Any] = {
         "duration_seconds": _SECONDS_OR_NULL,
         "calculation_seconds": _SECONDS_OR_NULL,
         "error": _TEXT_OR_NULL,
+        "carried_over": _CARRIED_OVER,
     },
 }
 
@@ -134,7 +159,15 @@ RUN_REPORT_SCHEMA: dict[str, Any] = {
         },
         "counts": {
             "type": "object",
-            "required": ["queries", "exported", "failed", "not_started", "not_saved"],
+            "required": [
+                "queries",
+                "exported",
+                "failed",
+                "not_started",
+                "not_saved",
+                "carried_over",
+                "not_in_previous_workbook",
+            ],
             "additionalProperties": _COUNT,
         },
         "queries": {"type": "array", "items": _QUERY},

@@ -29,6 +29,7 @@ import anyio
 from mapp_export.api import MappClient, Usage
 from mapp_export.atomic_file import remove_leftover_temps
 from mapp_export.backoff import RetryPolicy
+from mapp_export.carry_over import CarryOver
 from mapp_export.errors import (
     AllowanceError,
     ApiError,
@@ -150,7 +151,8 @@ async def _run_journaled(
     started_at = datetime.now(UTC)
 
     try:
-        writer = await anyio.to_thread.run_sync(_prepare_writer, plan, options)
+        carry = await anyio.to_thread.run_sync(CarryOver.prepare, plan)
+        writer = await anyio.to_thread.run_sync(_prepare_writer, plan, options, carry)
     except WorkbookError as exc:
         return RunOutcome(ExitCode.REFUSED, run.records, message=str(exc))
 
@@ -169,7 +171,7 @@ async def _run_journaled(
             with anyio.move_on_after(USAGE_GRACE_SECONDS):
                 usages.after = await read_usage(client, "after")
 
-    return await _finish(run, options, writer, started_at, usages)
+    return await _finish(run, options, writer, started_at, usages, carry=carry)
 
 
 async def _before_submitting(
@@ -189,13 +191,18 @@ async def _before_submitting(
     return None
 
 
-def _prepare_writer(plan: Plan, options: RunOptions) -> WorkbookWriter:
+def _prepare_writer(
+    plan: Plan, options: RunOptions, carry: CarryOver
+) -> WorkbookWriter:
     check_output_folder(plan.output.parent, options.min_free_bytes)
     return WorkbookWriter(
         plan.output,
         timezone=options.timezone,
         max_rows_per_sheet=options.max_rows_per_sheet,
-        planned_titles=[query.sheet_title for query in plan.queries],
+        planned_titles=[
+            *(query.sheet_title for query in plan.queries),
+            *carry.reserved_titles,
+        ],
     )
 
 
@@ -274,12 +281,14 @@ async def _watch_deadline(run: RunState, seconds: float) -> None:
         run.queries_scope.cancel()
 
 
-async def _finish(
+async def _finish(  # noqa: PLR0913 - each part of the run is needed to write it out
     run: RunState,
     options: RunOptions,
     writer: WorkbookWriter,
     started_at: datetime,
     usages: _Usages,
+    *,
+    carry: CarryOver,
 ) -> RunOutcome:
     exit_code = _exit_code(run)
     if not any(record.succeeded for record in run.records):
@@ -294,9 +303,11 @@ async def _finish(
         exit_status=int(exit_code),
         usage_before=usages.before.describe() if usages.before else None,
         usage_after=usages.after.describe() if usages.after else None,
+        rerun=carry.rerun,
+        carried_from=carry.carried_from,
     )
     try:
-        await anyio.to_thread.run_sync(_write_out, writer, run, facts)
+        await anyio.to_thread.run_sync(_write_out, writer, run, facts, carry)
     except (WorkbookError, OSError) as exc:
         await anyio.to_thread.run_sync(writer.discard)
         return RunOutcome(
@@ -305,15 +316,19 @@ async def _finish(
             message=f"the workbook could not be written: {exc}",
         )
 
-    return RunOutcome(exit_code, run.records, workbook=run.plan.output, facts=facts)
+    records = carry.all_records(run.records)
+    return RunOutcome(exit_code, records, workbook=run.plan.output, facts=facts)
 
 
-def _write_out(writer: WorkbookWriter, run: RunState, facts: RunFacts) -> None:
+def _write_out(
+    writer: WorkbookWriter, run: RunState, facts: RunFacts, carry: CarryOver
+) -> None:
+    carry.write(writer, run.records)
     options_by_index = {query.index: query.sheet_options for query in run.plan.queries}
     for record in run.records:
-        if not record.succeeded:
+        if not record.succeeded and record.carried is None:
             writer.write_failure(record, options_by_index[record.index])
-    writer.finish(run.records, facts)
+    writer.finish(carry.all_records(run.records), facts)
 
 
 def _exit_code(run: RunState) -> ExitCode:

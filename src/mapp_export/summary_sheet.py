@@ -26,6 +26,13 @@ SUMMARY_HEADINGS = (
 )  # fmt: skip
 """The headings of the summary table, in order."""
 
+CARRIED_FROM_HEADING = "Carried over from"
+"""The heading of the column a run with ``--only`` adds: when the run that
+calculated a carried-over (or stale) sheet started."""
+
+_SHEET_HEADINGS = SUMMARY_HEADINGS[4:13]
+"""The headings that describe a sheet's content rather than this run's journey."""
+
 _WIDTHS = (
     24, 24, 8, 12, 8, 10, 10, 10, 24, 40, 8, 40, 28, 38, 20, 20, 12, 6, 60
 )  # fmt: skip
@@ -66,11 +73,19 @@ class SummarySheet:
         for column, heading in enumerate(SUMMARY_HEADINGS):
             self._sheet.write_string(line, column, heading, self._bold)
 
+        carrying = any(record.left_out or record.carried for record in records)
+        if carrying:
+            last = len(SUMMARY_HEADINGS)
+            self._sheet.write_string(line, last, CARRIED_FROM_HEADING, self._bold)
+
         for record in sorted(records, key=lambda record: record.index):
             line += 1
-            self._write_line(line, summary_values(record, titles.get(record.index)))
+            values = summary_values(record, titles.get(record.index))
+            if carrying:
+                values.append(carried_from(record))
+            self._write_line(line, values)
 
-        for column, width in enumerate(_WIDTHS):
+        for column, width in enumerate((*_WIDTHS, 24) if carrying else _WIDTHS):
             self._sheet.set_column(column, column, width)
 
     def _write_line(
@@ -111,17 +126,25 @@ def run_lines(run: RunFacts) -> list[tuple[str, Any]]:
         lines.append(("Usage before", run.usage_before))
     if run.usage_after is not None:
         lines.append(("Usage after", run.usage_after))
+    if run.rerun:
+        lines.append(("Re-run (--only)", ", ".join(run.rerun)))
+        lines.append(("Others carried over from", run.carried_from))
     return lines
 
 
 def summary_values(
     record: QueryRecord, titles: Sequence[str] | None = None
 ) -> list[Any]:
-    """One summary table row for ``record``, in the order of the headings."""
-    return [
+    """One summary table row for ``record``, in the order of the headings.
+
+    A carried-over query's row is its previous row with its new status and
+    rows; a stale one (re-run, failed, older sheets kept) describes the kept
+    sheets with the previous row and this run's attempt with its own record.
+    """
+    values = [
         record.name,
         ", ".join(titles or ()),
-        record.state.value,
+        record.status_text,
         *_sheet_values(record),
         record.calculation_id,
         record.submitted_at,
@@ -130,6 +153,26 @@ def summary_values(
         record.polls,
         record.error,
     ]
+    carried = record.carried
+    if carried is None:
+        return values
+
+    kept = _SHEET_HEADINGS if not record.left_out else SUMMARY_HEADINGS[4:-1]
+    for position, heading in enumerate(SUMMARY_HEADINGS):
+        if heading in kept:
+            values[position] = carried.previous.get(heading)
+    values[3] = carried.rows
+    return values
+
+
+def carried_from(record: QueryRecord) -> Any:
+    """Say when the run that calculated a kept sheet started; blank if fresh."""
+    carried = record.carried
+    if carried is None:
+        return None
+    if carried.result_from is None:
+        return "the previous workbook (its run time is unknown)"
+    return carried.result_from
 
 
 def _sheet_values(record: QueryRecord) -> list[Any]:

@@ -40,6 +40,7 @@ from mapp_export.exact_worksheet import (
     reorder_sheets,
 )
 from mapp_export.records import QueryRecord, RunFacts, SheetFacts
+from mapp_export.sheet_copy import SheetCopy
 from mapp_export.sheet_stream import ResultStream, SheetOptions
 from mapp_export.summary_sheet import SummarySheet
 from mapp_export.titles import SUMMARY_TITLE, continuation_title
@@ -117,6 +118,31 @@ class WorkbookWriter:
         """Take a written result's sheets out again, as if it had failed."""
         self._check_open()
         self._drop_sheets(facts.titles)
+
+    def copy_sheets(
+        self, record: QueryRecord, titles: Sequence[str], source: Any
+    ) -> int:
+        """Copy the sheets ``titles`` of ``source`` as ``record``'s; count the rows.
+
+        ``source`` is the previous workbook, opened read-only by openpyxl (see
+        :mod:`mapp_export.sheet_copy`); the sheets keep their titles.
+
+        Raises:
+            KeyError: ``source`` has no sheet of one of the titles; no sheet is kept.
+        """
+        self._check_open()
+        copy = SheetCopy(source, self._bold)
+        copied: list[str] = []
+        rows = 0
+        try:
+            for part, title in enumerate(titles, start=1):
+                sheet = self._add_sheet(title, record.index, part)
+                copied.append(title)
+                rows += copy.copy(title, sheet)
+        except BaseException:
+            self._drop_sheets(copied)
+            raise
+        return rows
 
     def write_failure(self, record: QueryRecord, options: SheetOptions) -> list[str]:
         """Write a placeholder sheet for a failed query if ``options`` ask for one."""
