@@ -98,6 +98,23 @@ class TestKeywords:
         )
 
 
+class TestCalendarEdges:
+    """Ranges that would leave the calendar are refused, not overflowed."""
+
+    @pytest.mark.parametrize(
+        "keyword",
+        ["yesterday", "last_7_days", "last_30_days", "previous_month", "month_to_date"],
+    )
+    def test_year_one(self, keyword: Any) -> None:
+        """Counting back from 0001-01-01 raises ValueError saying why."""
+        with pytest.raises(ValueError, match="before the calendar's first day"):
+            resolve_keyword(keyword, date(1, 1, 1))
+
+    def test_the_last_day_still_resolves(self) -> None:
+        """9999-12-31 as run date ends its range on the day before it."""
+        assert days("yesterday", date.max) == ("9999-12-30", "9999-12-30")
+
+
 class TestRunDate:
     """The run date is today in the manifest's time zone, from bundled tzdata."""
 

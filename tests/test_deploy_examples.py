@@ -149,7 +149,11 @@ class TestAirflowDag:
             "export_" + manifest.replace("-", "_") for manifest in dag["MANIFESTS"]
         ]
         for task in tasks:
-            assert set(task["env"]) == {"MAPP_CLIENT_ID", "MAPP_CLIENT_SECRET"}
+            assert set(task["env"]) == {
+                "MAPP_CLIENT_ID",
+                "MAPP_CLIENT_SECRET",
+                "REPORTS_DIR",
+            }
             assert (
                 _accepted_by_the_cli(shlex.split(task["bash_command"]), tmp_path) == 2
             )

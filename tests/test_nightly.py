@@ -6,6 +6,7 @@ asserts both what the sandbox received and what the workbook holds.
 
 from __future__ import annotations
 
+import configparser
 import textwrap
 from datetime import date
 from pathlib import Path
@@ -62,6 +63,8 @@ def time_range(first: str, end: str) -> dict[str, Any]:
 
 
 pytestmark = pytest.mark.anyio
+
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 class TestWhatMappReceives:
@@ -242,6 +245,32 @@ class TestReports:
         summary = summary_rows(tmp_path / "out" / "report.xlsx")["Overview"]
         assert summary["sheets"] == "Overview 43948, Overview 43946"
 
+    async def test_validate_and_the_run_title_elements_alike(
+        self, sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An element title a query already has is numbered in both the same way."""
+        path = write_manifest(
+            tmp_path,
+            sandbox.base_url,
+            f"""
+            queries:
+              - name: Overview 43946
+                query: {PAGES}
+              - name: Overview
+                report: 841
+                elements: [43946]
+            """,
+        )
+
+        assert main(["validate", str(path)]) == 0
+        shown = capsys.readouterr().out
+        outcome = await run(sandbox, path)
+
+        assert outcome.exit_code is ExitCode.OK
+        sheets = list(sheets_by_openpyxl(tmp_path / "out" / "report.xlsx"))
+        assert sheets == ["Overview 43946", "Overview 43946 (2)", "Summary"]
+        assert "Overview 43946 (2)" in shown
+
     async def test_unknown_report_fails_that_query(
         self, sandbox: Sandbox, tmp_path: Path
     ) -> None:
@@ -334,3 +363,36 @@ class TestValidate:
         assert "this run needs 1: the run fits" in out
         assert threaded_sandbox.state.token_requests == 1
         assert threaded_sandbox.state.calculations_created == 0
+
+
+class TestExampleOutput:
+    """config/nightly.yaml writes where git ignores it, and where systemd may write."""
+
+    def test_without_reports_dir_it_writes_to_the_repository_output(self) -> None:
+        """Unset REPORTS_DIR falls back to the repository's ignored output/ folder."""
+        plan = load_plan(
+            REPOSITORY / "config" / "nightly.yaml",
+            Overrides(run_date=date(2026, 12, 4)),
+            environment={},
+        )
+
+        assert plan.output == REPOSITORY / "output" / "nightly-2026-12-04.xlsx"
+        ignored = (REPOSITORY / ".gitignore").read_text(encoding="utf-8").splitlines()
+        assert "/output/*" in ignored
+
+    def test_the_systemd_unit_gives_a_writable_reports_dir(self) -> None:
+        """The unit's REPORTS_DIR lies inside its only ReadWritePaths."""
+        unit = configparser.ConfigParser(interpolation=None, strict=False)
+        unit.optionxform = str  # type: ignore[assignment,method-assign]
+        unit.read(REPOSITORY / "deploy" / "systemd" / "mapp-export@.service")
+        service = unit["Service"]
+        name, _, folder = service["Environment"].partition("=")
+
+        plan = load_plan(
+            REPOSITORY / "config" / "nightly.yaml",
+            Overrides(run_date=date(2026, 12, 4)),
+            environment={name: folder},
+        )
+
+        assert service["ProtectSystem"] == "strict"
+        assert plan.output.parent == Path(service["ReadWritePaths"])

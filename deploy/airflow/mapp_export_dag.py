@@ -40,6 +40,8 @@ except ImportError:  # Airflow 2
 
 MAPP_EXPORT = "/srv/mapp-export/.venv/bin/mapp-export"
 MANIFEST_FOLDER = "/srv/mapp-export/manifests"
+REPORTS_DIR = "/srv/mapp-export/output"
+"""Where the manifests' ``${REPORTS_DIR}/...`` outputs go: an absolute folder."""
 MANIFESTS = ["nightly", "weekly-campaigns", "shop-funnel"]
 PARTIAL_FAILS_TASK = True
 
@@ -76,6 +78,7 @@ with DAG(
             env={
                 "MAPP_CLIENT_ID": "{{ conn.mapp_analytics.login }}",
                 "MAPP_CLIENT_SECRET": "{{ conn.mapp_analytics.password }}",
+                "REPORTS_DIR": REPORTS_DIR,
             },
             append_env=True,
         )

@@ -1,12 +1,16 @@
 """Checking a query body against Mapp's contract before it is sent.
 
-Two things are done while walking the body beside the YAML it came from:
+Three things are done while walking the body beside the YAML it came from:
 
 - A value the contract types as text that YAML read as a number or as
   ``true``/``false`` (an unquoted ``12``, ``1.50`` or ``true``) is replaced by
   the exact text the user wrote, taken from the YAML node, so ``value1: 1.50``
   is sent as ``"1.50"`` and never as ``1.5`` or ``false``. In a JSON source
   (a query file, pasted JSON) the value's JSON spelling is used.
+- A value the contract types as an integer, a boolean or one of listed words
+  (``upperLimit``, ``caseSensitive``, ``sortDirection``, ...) must be one:
+  anything else is refused with :class:`BodyValueError`, saying what to write.
+  ``null`` is sent as written.
 - A key the contract does not know is kept unchanged and reported, with its
   line and the closest known key, so the manifest's author can spot a typo.
 
@@ -26,8 +30,34 @@ from typing import Any
 
 import yaml
 
-from mapp_export.body_schema import SCHEMAS, Object, ObjectList, Text, TextList
+from mapp_export.body_schema import (
+    SCHEMAS,
+    Boolean,
+    Choice,
+    Integer,
+    Object,
+    ObjectList,
+    Text,
+    TextList,
+)
 from mapp_export.body_schema import Field as SchemaField
+
+
+class BodyValueError(ValueError):
+    """A value of the body is not of the type or among the words the contract says.
+
+    ``line`` and ``column`` are 1-based and ``None`` when the body came without
+    a YAML node to take them from.
+    """
+
+    def __init__(
+        self, message: str, *, line: int | None, column: int | None, hint: str
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -69,6 +99,9 @@ def _walk(
 ) -> Any:
     if isinstance(kind, Text):
         return _as_text(value, node)
+    if isinstance(kind, Integer | Boolean | Choice):
+        _check_value(value, node, kind, path)
+        return value
     if isinstance(kind, TextList) and isinstance(value, list):
         return [
             _as_text(item, _item_node(node, index)) for index, item in enumerate(value)
@@ -123,6 +156,42 @@ def _unknown(
     )
 
 
+def _check_value(
+    value: Any, node: yaml.Node | None, kind: Integer | Boolean | Choice, path: str
+) -> None:
+    """Refuse a value that is not the integer, boolean or word ``kind`` wants."""
+    if value is None:
+        return
+
+    if isinstance(kind, Integer):
+        fits = isinstance(value, int) and not isinstance(value, bool)
+        wanted, hint = "a whole number", "write a number such as 50, without quotes"
+    elif isinstance(kind, Boolean):
+        fits = isinstance(value, bool)
+        wanted, hint = "true or false", "write true or false, without quotes"
+    else:
+        fits = isinstance(value, str) and value in kind.allowed
+        words = ", ".join(repr(word) for word in kind.allowed)
+        wanted, hint = "one of Mapp's words", f"write one of {words} (case matters)"
+    if fits:
+        return
+
+    mark = node.start_mark if node is not None else None
+    raise BodyValueError(
+        f"{path} is {_written(value, node)}, but Mapp's query schema wants {wanted}",
+        line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None,
+        hint=hint,
+    )
+
+
+def _written(value: Any, node: yaml.Node | None) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return repr(str(node.value))
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _as_text(value: Any, node: yaml.Node | None) -> Any:
     """Return a number or boolean as the text it was written as; others as given."""
     if isinstance(value, str) or value is None:
@@ -138,7 +207,8 @@ def _entry_nodes(
     node: yaml.Node | None, key: Any
 ) -> tuple[yaml.Node | None, yaml.Node | None]:
     if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
+        # The last entry wins, as in the loaded data (merge keys come first).
+        for key_node, value_node in reversed(node.value):
             if key_node.value == key:
                 return key_node, value_node
     return None, None

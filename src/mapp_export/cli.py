@@ -352,13 +352,16 @@ def _print_outcome(outcome: RunOutcome) -> None:
         rows = record.sheet.rows_written if record.sheet else ""
         seconds = record.duration_seconds if record.duration_seconds is not None else ""
         sheets = ", ".join(record.sheet.titles) if record.sheet else ""
+        shown = (sheets or record.sheet_title) if record.succeeded else ""
+        if record.left_out and record.carried is not None:
+            rows, shown = record.carried.rows, ", ".join(record.carried.titles)
         table.append(
             [
                 record.name,
-                record.state.value,
+                record.status_text,
                 rows,
                 seconds,
-                (sheets or record.sheet_title) if record.succeeded else "",
+                shown,
                 record.error or "",
             ]
         )
@@ -377,9 +380,11 @@ def _finish_line(report: RunReport, report_path: Path | None) -> None:
     counts = report.as_dict()["counts"]
     seconds = (report.finished_at - report.started_at).total_seconds()
     where = f"; report: {report_path}" if report_path is not None else ""
+    carried = counts["carried_over"]
+    kept = f"{carried} carried over, " if carried else ""
     message = (
         f"exit code {int(code)}: {EXIT_MEANINGS[code]} ({counts['exported']} of "
-        f"{counts['queries']} exported, {counts['failed']} failed, "
+        f"{counts['queries']} exported, {counts['failed']} failed, {kept}"
         f"{seconds:.1f} s){where}{NEXT_STEPS[code]}"
     )
     level = {ExitCode.OK: logging.INFO, ExitCode.PARTIAL: logging.WARNING}.get(

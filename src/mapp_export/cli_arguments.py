@@ -6,6 +6,7 @@ Only parsing lives here; :mod:`mapp_export.cli` acts on what was parsed.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -169,9 +170,10 @@ def _add_run(
     )
     run.add_argument(
         "--deadline",
-        type=_duration,
-        help="end the whole run after this long (2h, 30m, 90s): running "
-        "calculations are aborted, what finished is written, exit code 1",
+        type=_positive_duration,
+        help="end the whole run after this long (2h, 30m, 90s; above zero; leave "
+        "it out for no deadline): running calculations are aborted, what "
+        "finished is written, exit code 1",
     )
     run.add_argument(
         "--force",
@@ -258,13 +260,16 @@ def _add_sandbox(
         parents=[output_options],
     )
     sandbox.add_argument(
-        "--port", type=int, default=0, help="port to listen on (default: free)"
+        "--port",
+        type=_port,
+        default=0,
+        help="port to listen on, 1-65535 (default 0: a free one)",
     )
     sandbox.add_argument(
         "--calculation-seconds",
-        type=float,
+        type=_seconds,
         default=2.0,
-        help="how long each calculation takes",
+        help="how long each calculation takes, in seconds (0 or more)",
     )
     sandbox.add_argument(
         "--layout",
@@ -292,15 +297,50 @@ def _add_sandbox(
     )
     sandbox.add_argument(
         "--token-lifetime",
-        type=int,
+        type=_positive_whole_number,
         default=3600,
         help="seconds each token stays valid (default 3600)",
     )
 
 
-def _duration(text: str) -> float:
-    """Read a duration flag (``2h``, ``30m``, ``90s``) for argparse."""
+def _positive_duration(text: str) -> float:
+    """Read a duration flag (``2h``, ``30m``, ``90s``) above zero for argparse."""
     try:
-        return parse_duration(text)
+        seconds = parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        message = f"{text!r} is no time at all; write a duration above zero such as 2h"
+        raise argparse.ArgumentTypeError(message)
+    return seconds
+
+
+_LAST_PORT = 65535
+
+
+def _port(text: str) -> int:
+    """Read a TCP port for argparse: 0 (a free one) to 65535."""
+    if not text.strip().isdigit() or int(text) > _LAST_PORT:
+        message = f"{text!r} is not a port; write a number from 1 to 65535, or 0"
+        raise argparse.ArgumentTypeError(message)
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    """Read a number of seconds, zero or more, for argparse."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        message = f"{text!r} is not a number of seconds; write 0 or more, like 2.5"
+        raise argparse.ArgumentTypeError(message)
+    return seconds
+
+
+def _positive_whole_number(text: str) -> int:
+    """Read a whole number above zero for argparse."""
+    if not text.strip().isdigit() or int(text) == 0:
+        message = f"{text!r} is not a whole number above zero; write one like 3600"
+        raise argparse.ArgumentTypeError(message)
+    return int(text)

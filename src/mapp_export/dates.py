@@ -109,7 +109,31 @@ def parse_day(text: str) -> date:
 
 
 def resolve_keyword(keyword: TimeKeyword, run_date: date) -> DateRange:
-    """Return the whole days before ``run_date`` that ``keyword`` names."""
+    """Return the whole days before ``run_date`` that ``keyword`` names.
+
+    Raises:
+        ValueError: the days fall before the first day of the calendar
+            (a ``run_date`` in January of year 1).
+    """
+    try:
+        return _resolve(keyword, run_date)
+    except OverflowError:
+        raise ValueError(
+            f"{keyword} cannot be counted back from the run date {run_date}: "
+            "those days are before the calendar's first day"
+        ) from None
+
+
+def check_end(last: date) -> None:
+    """Refuse a last day whose next day (Mapp's exclusive end) does not exist."""
+    if last == date.max:
+        raise ValueError(
+            f"{last} is the calendar's last day; Mapp's filter needs the day "
+            "after it, so end the range earlier"
+        )
+
+
+def _resolve(keyword: TimeKeyword, run_date: date) -> DateRange:
     last = run_date - timedelta(days=1)
     if keyword in _DAYS_BACK:
         return DateRange(run_date - timedelta(days=_DAYS_BACK[keyword]), last)

@@ -2,9 +2,10 @@
 
 Loading checks everything that can be checked without the network: the YAML,
 every key and value, the environment variables it refers to, the query files,
-the time settings and the sheet titles. Any problem is a
-:class:`~mapp_export.errors.ManifestError` naming the file, line and column,
-raised before a single request is sent.
+the time settings, the sheet titles, and that the workbook and the run
+report overwrite neither each other, the manifest nor a query file. Any
+problem is a :class:`~mapp_export.errors.ManifestError` naming the file, line
+and column, raised before a single request is sent.
 """
 
 from __future__ import annotations
@@ -23,14 +24,20 @@ from mapp_export.backoff import RetryPolicy
 from mapp_export.dates import load_timezone, today_in
 from mapp_export.errors import ManifestError
 from mapp_export.manifest_errors import translate_validation_error
-from mapp_export.manifest_model import ApiSection, ManifestSection
+from mapp_export.manifest_model import (
+    ApiSection,
+    ManifestSection,
+    control_character_problem,
+)
 from mapp_export.placeholders import PlaceholderError, expand_variables, fill_output
 from mapp_export.plan import Plan, PollSettings, QueryPlan, ReportPlan
 from mapp_export.query_planning import plan_queries
+from mapp_export.run_report import default_report_path
 from mapp_export.settings import (
     KNOWN_MAPP_HOSTS,
     ApiSettings,
     Overrides,
+    check_host,
     check_url,
     default_token_url,
 )
@@ -71,20 +78,25 @@ def load_plan(
     for message in planned.notes:
         logger.info("%s", message)
 
+    selected = _select(tuple(planned.queries), overrides.only)
+    chosen = {query.index for query in selected}
+    output = _output_path(section, overrides, document, environment, run_date)
+    _refuse_collisions(path, planned.query_files, output, overrides)
     return Plan(
         manifest_path=path,
         api=_resolve_api(
             _expand_api(section.api, document, environment), overrides, document
         ),
-        output=_output_path(section, overrides, document, environment, run_date),
+        output=output,
         concurrency=section.concurrency,
-        queries=_select(tuple(planned.queries), overrides.only),
+        queries=selected,
         run_date=run_date,
         timezone=timezone,
         warnings=tuple(planned.warnings),
         notes=tuple(planned.notes),
         retry=RetryPolicy(**section.retry.model_dump(exclude_none=True)),
         run_timeout=section.run_timeout,
+        left_out=tuple(query for query in planned.queries if query.index not in chosen),
     )
 
 
@@ -154,6 +166,15 @@ def _resolve_api(
         token_url = default_url
 
     scope = section.scope if "scope" in section.model_fields_set else default_scope
+    for index, host in enumerate(section.trusted_hosts):
+        problem = check_host(host)
+        if problem is not None:
+            raise document.error(
+                ["api", "trusted_hosts", index],
+                f"api.trusted_hosts: {problem}",
+                hint="write host or host:port, e.g. api.example.com, "
+                "127.0.0.1:8080 or [::1]:8080",
+            )
     return ApiSettings(
         base_url=base_url,
         token_url=token_url,
@@ -203,17 +224,77 @@ def _output_path(
     manifest = document.path.stem
     if overrides.output is not None:
         try:
-            return Path(
-                fill_output(str(overrides.output), environment, run_date, manifest)
-            )
+            text = fill_output(str(overrides.output), environment, run_date, manifest)
         except PlaceholderError as exc:
             raise ManifestError(str(exc), path="--output") from None
+        problem = _output_problem(text)
+        if problem is not None:
+            raise ManifestError(problem[0], path="--output", hint=problem[1])
+        return Path(text)
 
     try:
         text = fill_output(section.output, environment, run_date, manifest)
     except PlaceholderError as exc:
         raise document.error(["output"], str(exc)) from None
+    problem = _output_problem(text)
+    if problem is not None:
+        raise document.error(["output"], problem[0], hint=problem[1])
     return Path(os.path.normpath(document.path.parent / text))
+
+
+def _output_problem(text: str) -> tuple[str, str] | None:
+    """Say what makes ``text`` unusable as the workbook's path, and what to write."""
+    problem = control_character_problem(text)
+    if problem is not None:
+        return f"the output path {problem}", "check the path and the ${VARIABLES}"
+    if Path(text).suffix.lower() != ".xlsx":
+        suggestion = Path(text).with_suffix(".xlsx").name
+        return (
+            f"the output {text!r} does not end in .xlsx; the workbook is an Excel file",
+            f"write {suggestion!r} or another name ending in .xlsx",
+        )
+    return None
+
+
+def _refuse_collisions(
+    manifest: Path, query_files: Sequence[Path], output: Path, overrides: Overrides
+) -> None:
+    """Refuse a workbook or run report that would overwrite one of the run's files.
+
+    Paths are compared resolved (and by identity when both exist), so
+    ``./a.xlsx`` and ``dir/../a.xlsx`` are one file.
+    """
+    report = overrides.report
+    output_source = "--output" if overrides.output is not None else manifest
+    inputs = [("the manifest", manifest)] + [
+        (f"the query file {str(path)!r}", path) for path in query_files
+    ]
+    for name, path in inputs:
+        if _same_file(output, path):
+            raise ManifestError(
+                f"the output {str(output)!r} is {name}; the run would overwrite it",
+                path=output_source,
+                hint="write the workbook to its own .xlsx path",
+            )
+
+    report_path = report or default_report_path(output)
+    flag = "--report" if report is not None else "the run report"
+    for name, path in [("the workbook", output), *inputs]:
+        if _same_file(report_path, path):
+            raise ManifestError(
+                f"{flag} {str(report_path)!r} is {name}; the run would overwrite it",
+                path="--report" if report is not None else output_source,
+                hint="pass --report with a path of its own, such as run.report.json",
+            )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    if first.resolve() == second.resolve():
+        return True
+    try:
+        return first.exists() and second.exists() and first.samefile(second)
+    except OSError:
+        return False
 
 
 def _select(

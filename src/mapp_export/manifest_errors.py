@@ -53,11 +53,8 @@ def _problem(
             f"missing key {last!r}{inside}",
             hint=MISSING_KEY_HINTS.get(str(last)),
         )
-    return document.error(
-        location,
-        f"{dotted(location)}: {error['msg'].removeprefix('Value error, ')}",
-        hint=_value_hint(error),
-    )
+    message, hint = _plain_words(error)
+    return document.error(location, f"{dotted(location)}: {message}", hint=hint)
 
 
 def document_location(
@@ -96,6 +93,62 @@ def dotted(location: Sequence[int | str]) -> str:
         else:
             text += f".{step}" if text else step
     return text or "the manifest"
+
+
+def _plain_words(error: ErrorDetails) -> tuple[str, str | None]:
+    """Say what is wrong and what to write, in place of pydantic's wording."""
+    kind, given = error["type"], error.get("input")
+    context = error.get("ctx", {})
+    shown = _shown(given)
+    words: dict[str, tuple[str, str | None]] = {
+        "int_parsing": (f"{shown} is not a whole number", _WHOLE_NUMBER),
+        "int_type": (f"{shown} is not a whole number", _WHOLE_NUMBER),
+        "int_from_float": (f"{shown} is not a whole number", _WHOLE_NUMBER),
+        "bool_parsing": (f"{shown} is not true or false", "write true or false"),
+        "bool_type": (f"{shown} is not true or false", "write true or false"),
+        "float_parsing": (f"{shown} is not a number", "write a number such as 2.5"),
+        "float_type": (f"{shown} is not a number", "write a number such as 2.5"),
+        "greater_than": (
+            f"{shown} is too small; it must be above {context.get('gt')}",
+            "write a value above zero, such as 30s for a duration",
+        ),
+        "greater_than_equal": (
+            f"{shown} is too small; it must be at least {context.get('ge')}",
+            None,
+        ),
+        "less_than_equal": (
+            f"{shown} is too large; it must be at most {context.get('le')}",
+            None,
+        ),
+        "string_too_short": ("is empty", "write a value, or leave the key out"),
+        "too_short": (
+            f"needs at least {context.get('min_length')} entry",
+            MISSING_KEY_HINTS["queries"]
+            if error["loc"][-1:] == ("queries",)
+            else "add an entry, or leave the key out",
+        ),
+        "dict_type": (f"{shown} is not a mapping", _MAPPING),
+        "model_type": (f"{shown} is not a mapping", _MAPPING),
+        "model_attributes_type": (f"{shown} is not a mapping", _MAPPING),
+        "list_type": (
+            f"{shown} is not a list",
+            "write one '- item' line per entry, or [a, b]",
+        ),
+    }
+    if kind in words:
+        return words[kind]
+    return error["msg"].removeprefix("Value error, "), _value_hint(error)
+
+
+_WHOLE_NUMBER = "write a whole number such as 8, without quotes"
+_MAPPING = "write 'key: value' lines indented below this key, or {key: value}"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _value_hint(error: ErrorDetails) -> str | None:

@@ -21,9 +21,9 @@ from pydantic import (
     model_validator,
 )
 
-from mapp_export.dates import TimeKeyword, load_timezone, parse_day
+from mapp_export.dates import TimeKeyword, check_end, load_timezone, parse_day
 from mapp_export.durations import parse_duration
-from mapp_export.settings import LEGACY_BASE_URL
+from mapp_export.settings import LEGACY_BASE_URL, first_control_character
 
 Duration = Annotated[
     float,
@@ -39,6 +39,38 @@ Duration = Annotated[
     ),
 ]
 NonEmptyText = Annotated[str, Field(min_length=1)]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
+def control_character_problem(text: str) -> str | None:
+    """Say which control character ``text`` holds and where, or ``None``."""
+    index = first_control_character(text)
+    if index is None:
+        return None
+    return (
+        f"contains the control character U+{ord(text[index]):04X} at position "
+        f"{index + 1}; remove it (names and paths are plain text)"
+    )
+
+
+def _no_control_characters(text: str) -> str:
+    problem = control_character_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+def _query_text_or_mapping(value: Any) -> Any:
+    if value is None or isinstance(value, str | dict):
+        return value
+    message = (
+        "the query must be a mapping (the request body, or its queryObject) or "
+        "the JSON text of Mapp's 'copy JSON'"
+    )
+    raise ValueError(message)
+
+
+PlainText = Annotated[NonEmptyText, AfterValidator(_no_control_characters)]
 
 
 def _check_day(text: str) -> str:
@@ -81,11 +113,15 @@ class ApiSection(Section):
 
 
 class PollSection(Section):
-    """How a running calculation is polled, and how long it may take."""
+    """How a running calculation is polled, and how long it may take.
 
-    initial: Duration | None = None
-    max_interval: Duration | None = None
-    timeout: Duration | None = None
+    Every value must be above zero; that ``max_interval`` is at least
+    ``initial`` is checked once the layers are combined.
+    """
+
+    initial: PositiveDuration | None = None
+    max_interval: PositiveDuration | None = None
+    timeout: PositiveDuration | None = None
 
 
 class RetrySection(Section):
@@ -111,6 +147,7 @@ class DaysSection(Section):
         if parse_day(self.last) < parse_day(self.first):
             message = f"'to' ({self.last}) is before 'from' ({self.first})"
             raise ValueError(message)
+        check_end(parse_day(self.last))
         return self
 
 
@@ -156,9 +193,11 @@ class SheetSection(Section):
 class QuerySection(SheetSection):
     """One entry of ``queries:``."""
 
-    name: NonEmptyText
-    query: dict[str, Any] | str | None = None
-    query_file: NonEmptyText | None = None
+    name: PlainText
+    query: Annotated[
+        dict[str, Any] | str | None, BeforeValidator(_query_text_or_mapping)
+    ] = None
+    query_file: PlainText | None = None
     report: StrictInt | None = Field(default=None, ge=1)
     elements: list[Annotated[StrictInt, Field(ge=1)]] | None = Field(
         default=None, min_length=1
@@ -184,11 +223,11 @@ class ManifestSection(Section):
     """The whole manifest file."""
 
     api: ApiSection = Field(default_factory=ApiSection)
-    output: NonEmptyText
+    output: PlainText
     timezone: TimezoneName | None = None
     concurrency: int = Field(default=8, ge=1, le=1000)
     poll: PollSection = Field(default_factory=PollSection)
     retry: RetrySection = Field(default_factory=RetrySection)
-    run_timeout: Duration | None = None
+    run_timeout: PositiveDuration | None = None
     defaults: SheetSection = Field(default_factory=SheetSection)
     queries: list[QuerySection] = Field(min_length=1)

@@ -1,9 +1,11 @@
 """Filling ``${VAR}`` environment references and ``{date}``-style placeholders.
 
-``${NAME}`` takes the value of the environment variable ``NAME``; it is
-allowed in the ``api`` settings and in the output path, so one manifest serves
-several accounts or machines. ``{date}``, ``{manifest}`` and the others in
-:data:`OUTPUT_PLACEHOLDERS` are allowed in the output path only, so each night
+``${NAME}`` takes the value of the environment variable ``NAME``, and
+``${NAME:-fallback}`` the same or, when ``NAME`` is unset or empty, the text
+``fallback`` (as in a shell); it is allowed in the ``api`` settings and in the
+output path, so one manifest serves several accounts or machines.
+``{date}``, ``{manifest}`` and the others in :data:`OUTPUT_PLACEHOLDERS` are
+allowed in the output path only, so each night
 writes a file of its own. ``{{`` and ``}}`` stand for a literal brace.
 """
 
@@ -79,17 +81,21 @@ def _fill(
     return _TOKEN.sub(replace, text)
 
 
-def _variable(name: str, environment: Mapping[str, str]) -> str:
+def _variable(reference: str, environment: Mapping[str, str]) -> str:
+    name, has_fallback, fallback = reference.partition(":-")
     if not _VARIABLE_NAME.match(name):
         raise PlaceholderError(
-            f"${{{name}}} is not a variable reference; write ${{NAME}} with "
-            "letters, digits and underscores"
+            f"${{{reference}}} is not a variable reference; write ${{NAME}} or "
+            "${NAME:-fallback} with letters, digits and underscores in NAME"
         )
     value = environment.get(name)
+    if not value and has_fallback:
+        return fallback
     if not value:
         state = "is empty" if value == "" else "is not set"
         raise PlaceholderError(
             f"the environment variable {name} {state}; set it before the run "
-            "(for cron, in the crontab or the job's environment)"
+            "(for cron, in the crontab or the job's environment), or write "
+            f"${{{name}:-fallback}} to fall back to a value"
         )
     return value

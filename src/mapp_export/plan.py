@@ -93,6 +93,9 @@ class Plan:
     notes: tuple[str, ...] = ()
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     run_timeout: float | None = None
+    left_out: tuple[QueryPlan, ...] = ()
+    """The manifest's queries ``--only`` did not name: their sheets are carried
+    over from the previous workbook at the output path."""
 
     @property
     def calculations(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tablib
 
 from mapp_export.plan import Plan, QueryPlan
+from mapp_export.titles import element_titles
 
 
 def describe_plan(plan: Plan) -> list[str]:
@@ -23,7 +24,7 @@ def describe_plan(plan: Plan) -> list[str]:
             [
                 query.index + 1,
                 query.name,
-                _sheet(query),
+                _sheet(query, plan),
                 query.time_range.describe() if query.time_range else "as in the query",
                 query.fingerprint,
                 f"{query.poll.timeout:g}s",
@@ -64,9 +65,11 @@ def calculations_text(plan: Plan) -> str:
     return text
 
 
-def _sheet(query: QueryPlan) -> str:
+def _sheet(query: QueryPlan, plan: Plan) -> str:
     if query.report is None:
         return query.sheet_title
     if query.report.element_ids:
-        return ", ".join(f"{query.sheet_title} {i}" for i in query.report.element_ids)
+        labels = [str(element) for element in query.report.element_ids]
+        planned = [planned.sheet_title for planned in plan.queries]
+        return ", ".join(element_titles(query.sheet_title, labels, planned))
     return f"{query.sheet_title} <element id>, one per element"

@@ -8,23 +8,26 @@ the ``queryObject``. Both are accepted and sent as the full body.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mapp_export.errors import ManifestError
+from mapp_export.yaml_source import MAX_DEPTH
 
 RESULT_TYPE = "DATA_ONLY"
 
-
-def read_query_file(path: Path) -> Any:
-    """Read and parse a query file; raise a :class:`ManifestError` naming it."""
-    text = path.read_text(encoding="utf-8")
-    return parse_query_json(text, path, first_line=1)
+_JSON_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}\n]')
 
 
 def parse_query_json(text: str, source: Path, *, first_line: int) -> Any:
-    """Parse JSON text that starts at ``first_line`` of ``source``."""
+    """Parse JSON text that starts at ``first_line`` of ``source``.
+
+    Arrays and objects nested deeper than
+    :data:`~mapp_export.yaml_source.MAX_DEPTH` are refused before parsing.
+    """
+    _check_json_depth(text, source, first_line)
     try:
         return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
@@ -42,6 +45,29 @@ def parse_query_json(text: str, source: Path, *, first_line: int) -> Any:
             line=first_line,
             hint="keep one of them; JSON readers silently drop the first",
         ) from None
+
+
+def _check_json_depth(text: str, source: Path, first_line: int) -> None:
+    """Refuse JSON nested deeper than ``MAX_DEPTH``, naming the line it happens."""
+    depth, line = 0, first_line
+    for match in _JSON_NESTING.finditer(text):
+        piece = match.group()
+        if piece == "\n":
+            line += 1
+        elif piece in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ManifestError(
+                    f"the query's arrays and objects are nested more than "
+                    f"{MAX_DEPTH} deep",
+                    path=source,
+                    line=line,
+                    hint="flatten the structure; no Mapp query needs such depth",
+                )
+        elif piece in "]}":
+            depth -= 1
+        else:
+            line += piece.count("\n")
 
 
 def complete_body(raw: Any) -> dict[str, Any]:

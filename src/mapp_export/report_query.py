@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 import anyio
 
 from mapp_export.backoff import poll_intervals
-from mapp_export.cells import cut_to_utf16, utf16_length
 from mapp_export.errors import (
     ApiError,
     CalculationFailedError,
@@ -35,7 +34,7 @@ from mapp_export.plan import QueryPlan
 from mapp_export.records import QueryRecord, QueryState, SheetFacts
 from mapp_export.report_state import ElementState, ReportState
 from mapp_export.sheet_writing import write_checked
-from mapp_export.titles import MAX_TITLE_LENGTH, continuation_title
+from mapp_export.titles import element_titles as sheet_titles_of_elements
 
 if TYPE_CHECKING:
     from mapp_export.api import MappClient
@@ -81,17 +80,12 @@ def element_titles(
     query: QueryPlan, elements: tuple[ElementState, ...], queries: tuple[QueryPlan, ...]
 ) -> list[str]:
     """Title each element's sheet ``<sheet title> <element id>``, unique in the run."""
-    taken = {planned.sheet_title for planned in queries}
-    titles: list[str] = []
-    for position, element in enumerate(elements, start=1):
-        suffix = f" {element.element_id or position}"
-        room = MAX_TITLE_LENGTH - utf16_length(suffix)
-        title = cut_to_utf16(query.sheet_title, room).rstrip() + suffix
-        if title.casefold() in {used.casefold() for used in taken}:
-            title = continuation_title(title, 2, taken)
-        taken.add(title)
-        titles.append(title)
-    return titles
+    labels = [
+        str(element.element_id or position)
+        for position, element in enumerate(elements, start=1)
+    ]
+    planned = [planned.sheet_title for planned in queries]
+    return sheet_titles_of_elements(query.sheet_title, labels, planned)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,6 +29,13 @@ CLIENT_SECRET_VARIABLE = "MAPP_CLIENT_SECRET"  # noqa: S105 - a variable's name
 BASE_URL_VARIABLE = "MAPP_BASE_URL"
 TOKEN_URL_VARIABLE = "MAPP_TOKEN_URL"  # noqa: S105 - a variable's name
 
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INLINE_COMMENT = re.compile(r"\s+#.*$")
+_LAST_PORT = 65535
+_LONGEST_HOST_NAME = 253
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -42,12 +50,14 @@ class Overrides:
     """Settings that win over the manifest: environment first, flags on top.
 
     ``run_date`` replaces today (in the manifest's time zone) as the date the
-    time keywords count back from; ``only`` names the queries to run.
+    time keywords count back from; ``only`` names the queries to run;
+    ``report`` is where the run report goes, checked against the other files.
     """
 
     base_url: str | None = None
     token_url: str | None = None
     output: Path | None = None
+    report: Path | None = None
     base_url_source: str = BASE_URL_VARIABLE
     token_url_source: str = TOKEN_URL_VARIABLE
     run_date: date | None = None
@@ -63,12 +73,14 @@ class Overrides:
         output: Path | None = None,
         run_date: date | None = None,
         only: tuple[str, ...] = (),
+        report: Path | None = None,
     ) -> Overrides:
         """Merge the environment's overrides with the command line's."""
         return cls(
             base_url=base_url or environment.get(BASE_URL_VARIABLE) or None,
             token_url=token_url or environment.get(TOKEN_URL_VARIABLE) or None,
             output=output,
+            report=report,
             run_date=run_date,
             only=only,
             base_url_source="--base-url" if base_url else BASE_URL_VARIABLE,
@@ -103,26 +115,110 @@ def check_url(url: str, *, source: Path | str, line: int | None = None) -> str:
     """Return ``url`` without a trailing slash, or refuse an unusable one.
 
     Only ``https`` is accepted, except plain ``http`` to a loopback address,
-    where nothing travels over a network.
+    where nothing travels over a network. A user name or password in the URL,
+    a ``?query`` or a ``#fragment`` is refused; messages never show the
+    password.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ManifestError(
-            f"{url!r} is not an http(s) URL",
-            path=source,
-            line=line,
-            hint="write it like https://intelligence.eu.mapp.com/analytics/api",
-        )
+    shown = repr(_without_userinfo(url))
+    problem = _url_problem(url)
+    if problem is not None:
+        message, hint = problem
+        raise ManifestError(f"{shown} {message}", path=source, line=line, hint=hint)
 
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
         raise ManifestError(
-            f"{url!r} would send credentials unencrypted",
+            f"{shown} would send credentials unencrypted",
             path=source,
             line=line,
             hint="use https://; plain http is accepted only for 127.0.0.1 or localhost",
         )
 
     return url.rstrip("/")
+
+
+def _url_problem(url: str) -> tuple[str, str] | None:
+    """Say what makes ``url`` unusable as an API address, with what to write."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or first_control_character(url) is not None:
+        return "is not a valid URL", _URL_EXAMPLE
+    if "@" in parts.netloc:
+        return "carries a user name or password", _NO_USERINFO
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return "is not an http(s) URL", _URL_EXAMPLE
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        return "has a '?query' or '#fragment'", "end it at its path; " + _URL_EXAMPLE
+    host_problem = check_host(parts.netloc)
+    if host_problem is not None:
+        return f"names an unusable host: {host_problem}", _URL_EXAMPLE
+    return None
+
+
+_URL_EXAMPLE = "write it like https://intelligence.eu.mapp.com/analytics/api"
+_NO_USERINFO = (
+    "remove 'user:password@'; credentials come from MAPP_CLIENT_ID and "
+    "MAPP_CLIENT_SECRET or --credentials-file, never from the URL"
+)
+
+
+def _without_userinfo(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.rpartition("@")[2] if "@" in url else url
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def first_control_character(text: str) -> int | None:
+    """Return the index of ``text``'s first control character (C0, DEL, C1)."""
+    found = _CONTROL_CHARACTER.search(text)
+    return found.start() if found else None
+
+
+def check_host(entry: str) -> str | None:
+    """Say what is wrong with ``host`` or ``host:port``, or ``None`` if it is fine.
+
+    The host is a DNS name, an IPv4 address or an IPv6 address in brackets; the
+    port, if given, is a number from 1 to 65535.
+    """
+    host, port = entry, None
+    if entry.startswith("["):
+        closing = entry.find("]")
+        host = entry[: closing + 1] if closing > 0 else entry
+        rest = entry[len(host) :]
+        if rest:
+            if not rest.startswith(":"):
+                return f"{entry!r} has text after the bracketed address"
+            port = rest[1:]
+    elif entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+    elif ":" in entry:
+        return f"{entry!r}: write an IPv6 address in brackets, like [::1]:8080"
+
+    if port is not None and not (port.isdigit() and 1 <= int(port) <= _LAST_PORT):
+        return f"{entry!r} has the port {port!r}; a port is a number from 1 to 65535"
+    if not _valid_host(host):
+        return f"{host!r} is not a host name or IP address"
+    return None
+
+
+def _valid_host(host: str) -> bool:
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+
+    labels = host.rstrip(".").split(".")
+    return 0 < len(host) <= _LONGEST_HOST_NAME and all(
+        _HOST_LABEL.match(label) for label in labels
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -167,26 +263,55 @@ def load_credentials(
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Read ``KEY=VALUE`` lines; blank lines, comments and ``export`` are allowed."""
+    """Read ``KEY=VALUE`` lines as the usual ``.env`` rules have them.
+
+    Blank lines, ``#`` comment lines and an ``export`` prefix are allowed; a
+    byte-order mark is ignored. A value in single or double quotes is taken
+    as quoted; an unquoted value ends before a ``#`` that follows whitespace
+    (an inline comment), so ``KEY=abc # note`` is ``abc`` while ``KEY=a#b`` is
+    ``a#b``. A line that is not ``KEY=VALUE`` and a key given twice are
+    refused with the line number; messages never show a value.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise CredentialsError(
             f"the credentials file {path} cannot be read ({exc.strerror})"
         ) from exc
+    except UnicodeDecodeError:
+        raise CredentialsError(
+            f"the credentials file {path} is not UTF-8 text; save it as UTF-8"
+        ) from None
 
     values: dict[str, str] = {}
-    for line in text.splitlines():
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
-        if not stripped or stripped.startswith("#") or "=" not in stripped:
+        if not stripped or stripped.startswith("#"):
             continue
-        key, _, value = stripped.removeprefix("export ").partition("=")
-        values[key.strip()] = _unquote(value.strip())
+
+        key, equals, value = stripped.removeprefix("export ").partition("=")
+        key = key.strip()
+        if not equals or not _ENV_KEY.match(key):
+            raise CredentialsError(
+                f"{path}:{number}: this line is not KEY=VALUE; write lines like "
+                f"{CLIENT_ID_VARIABLE}=..., or start a comment with #"
+            )
+        if key in first_line:
+            raise CredentialsError(
+                f"{path}:{number}: {key} is set twice (first on line "
+                f"{first_line[key]}); keep one of them"
+            )
+        first_line[key] = number
+        values[key] = _env_value(value.strip())
     return values
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in {"'", '"'}:
-        return value[1:-1]
+def _env_value(value: str) -> str:
+    """Unquote a quoted value; cut an unquoted one's inline comment."""
+    if value[:1] in {"'", '"'}:
+        closing = value.find(value[0], 1)
+        if closing > 0:
+            return value[1:closing]
 
-    return value
+    return _INLINE_COMMENT.sub("", value)

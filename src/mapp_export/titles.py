@@ -100,6 +100,28 @@ def assign_sheet_titles(
     return titles
 
 
+def element_titles(
+    base: str, labels: Sequence[str], planned_titles: Iterable[str]
+) -> list[str]:
+    """Title a saved report's element sheets ``<base> <label>``, unique in the run.
+
+    ``labels`` are the element ids (or positions, when Mapp gives no id) and
+    ``planned_titles`` every query's sheet title. ``validate`` and the run both
+    call this, so they show the same titles.
+    """
+    taken = set(planned_titles)
+    titles: list[str] = []
+    for label in labels:
+        suffix = f" {label}"
+        room = MAX_TITLE_LENGTH - utf16_length(suffix)
+        title = cut_to_utf16(base, room).rstrip() + suffix
+        if title.casefold() in {used.casefold() for used in taken}:
+            title = continuation_title(title, 2, taken)
+        taken.add(title)
+        titles.append(title)
+    return titles
+
+
 def continuation_title(base: str, part: int, taken: set[str]) -> str:
     """Name the ``part``-th sheet of a result too long for one: ``Base (2)``.
 
