@@ -92,7 +92,7 @@ class TestHappyPath:
         self, tmp_path: Path
     ) -> None:
         """Three times as many queries as the cap keep exactly the cap in flight."""
-        options = SandboxOptions(calculation_seconds=0.2)
+        options = SandboxOptions(calculation_seconds=0.5)
         async with running_sandbox(options) as sandbox:
             queries = [(f"Query {n}", list_query("pages", n + 1)) for n in range(9)]
             manifest = write_manifest(
