@@ -302,8 +302,65 @@ class TestPaths:
         assert "--output: the output 'r.csv' does not end in .xlsx" in logged
 
 
+class TestPipes:
+    """A pipe named as any input is refused at once instead of waiting for a writer."""
+
+    def test_a_pipe_as_manifest(self, tmp_path: Path) -> None:
+        """A FIFO manifest is no regular file; reading never blocks on it."""
+        pipe = tmp_path / "manifest.yaml"
+        os.mkfifo(pipe)
+
+        assert "not a regular file" in error_of(pipe).reason
+
+    def test_a_pipe_as_query_file(self, tmp_path: Path) -> None:
+        """A FIFO query file is refused at the line that names it."""
+        os.mkfifo(tmp_path / "query.json")
+        path = with_query(tmp_path, "query_file: query.json")
+
+        error = error_of(path)
+
+        assert error.line == line_of(path, "query_file")
+        assert "not a regular file" in error.reason
+
+    def test_a_pipe_as_credentials_file(self, tmp_path: Path) -> None:
+        """A FIFO credentials file is refused without reading from it."""
+        pipe = tmp_path / "mapp.env"
+        os.mkfifo(pipe)
+
+        with pytest.raises(CredentialsError, match="not a regular file"):
+            load_credentials({}, pipe)
+
+
 class TestCollisions:
     """Neither the workbook nor the run report may overwrite the run's own files."""
+
+    def test_report_on_a_device_is_refused(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--report /dev/null would be replaced by a plain file: exit 2 instead."""
+        path = with_query(tmp_path, f"query: {QUERY}")
+
+        logged = refusal(
+            ["run", str(path), "--sandbox", "--report", os.devnull], capsys
+        )
+
+        assert "is not a regular file" in logged
+        assert Path(os.devnull).is_char_device()
+
+    def test_output_on_a_folder_is_refused(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An output path that is a folder is refused before anything is sent."""
+        path = with_query(tmp_path, f"query: {QUERY}")
+        folder = tmp_path / "taken.xlsx"
+        folder.mkdir()
+
+        logged = refusal(
+            ["run", str(path), "--sandbox", "--output", str(folder)], capsys
+        )
+
+        assert "is not a regular file" in logged
+        assert folder.is_dir()
 
     def test_report_on_the_workbook(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -102,6 +102,7 @@ class TestNoOverlap:
 
             second = run_to_end(manifest, sandbox)
             requests_meanwhile = sandbox.state.token_requests - requests_before
+            report_by_second = (tmp_path / "out" / "report.report.json").exists()
             first.kill()
             third = run_to_end(manifest, sandbox, "--resume")
 
@@ -111,6 +112,7 @@ class TestNoOverlap:
             second.log
         )
         assert requests_meanwhile == 0
+        assert not report_by_second
         assert third.process.returncode == 0, third.log
         assert created == DISTINCT_QUERIES
         assert not lock_path(tmp_path / "out" / "report.xlsx").exists()

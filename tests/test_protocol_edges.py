@@ -45,6 +45,8 @@ async def submit(request: web.Request) -> web.Response:
         )
     if marker == "correlation-only":
         return web.json_response({"correlationId": "r2"}, status=201)
+    if marker == "broken":
+        return web.json_response({"correlationId": "broken"}, status=201)
     status_url = f"{request.url.origin()}/analytics/api/analysis-query/stuck"
     return web.json_response({"correlationId": "stuck", "statusUrl": status_url})
 
@@ -59,9 +61,16 @@ async def status(request: web.Request) -> web.Response:
     )
 
 
-async def result(request: web.Request) -> web.Response:
-    """Serve the same small result for every calculation."""
-    del request
+async def result(request: web.Request) -> web.StreamResponse:
+    """Serve the same small result for every calculation; cut the broken one."""
+    if request.match_info["id"] == "broken":
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 10_000
+        await response.prepare(request)
+        await response.write(b'{"rows": [["home", 1], ')
+        if request.transport is not None:
+            request.transport.close()
+        return response
     return web.Response(text=json.dumps(RESULT), content_type="application/json")
 
 
@@ -92,6 +101,11 @@ async def edge_server() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+def spool_files(folder: Path) -> list[Path]:
+    """List the result files the run keeps for a resume."""
+    return [path for path in folder.rglob("*.json") if ".spool" in str(path)]
+
+
 def manifest(folder: Path, base_url: str, markers: list[str]) -> Path:
     """Write a manifest with one query per marker and fast polling."""
     queries = [
@@ -113,6 +127,7 @@ def manifest(folder: Path, base_url: str, markers: list[str]) -> Path:
                 "api": {"base_url": base_url},
                 "output": "out.xlsx",
                 "poll": {"initial": "5ms", "max_interval": "10ms", "timeout": "0.3s"},
+                "retry": {"attempts": 2, "initial": "5ms", "max_interval": "10ms"},
                 "queries": queries,
             }
         )
@@ -150,3 +165,17 @@ class TestProtocolEdges:
         assert outcome.exit_code is ExitCode.PARTIAL
         assert "last status: PAUSED_BY_OPERATOR" in (stuck.error or "")
         assert "aborted" in (stuck.error or "")
+
+    async def test_a_broken_download_leaves_no_partial_spool(
+        self, tmp_path: Path
+    ) -> None:
+        """A result cut off mid-body fails its query and leaves no spool file."""
+        async with edge_server() as base_url:
+            plan = load_plan(manifest(tmp_path, base_url, ["relative", "broken"]))
+            outcome = await run_plan(plan, Credentials("edge", "edge-secret"))
+
+        spooled = spool_files(tmp_path)
+        assert outcome.exit_code is ExitCode.PARTIAL
+        assert outcome.records[1].error
+        assert len(spooled) == 1  # the good query's, kept for a resume
+        assert spooled[0].stat().st_size == len(json.dumps(RESULT))

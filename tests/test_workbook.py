@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import tracemalloc
 import zipfile
@@ -542,9 +543,7 @@ class TestAtomicSave:
         folder = tmp_path / "out"
         folder.mkdir()
         writer = WorkbookWriter(folder / "export.xlsx")
-        for leftover in folder.iterdir():
-            leftover.unlink()
-        folder.rmdir()
+        shutil.rmtree(folder)
 
         with pytest.raises(WorkbookError, match="no longer exists"):
             writer.finish([], run_facts())

@@ -10,7 +10,6 @@ line (each name is imported on first use)::
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -39,11 +38,6 @@ if TYPE_CHECKING:
         Overrides,
         load_credentials,
     )
-
-try:
-    __version__ = version("mapp-export")
-except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-    __version__ = "0.0.0"
 
 _EXPORTS = {
     "ApiError": "mapp_export.errors",
@@ -118,6 +112,9 @@ def __getattr__(name: str) -> Any:
     Importing the package stays cheap, so the command line can set up its
     signal handling before the heavy modules load.
     """
+    if name == "__version__":
+        return _version()
+
     module_name = _EXPORTS.get(name)
     if module_name is None:
         message = f"module 'mapp_export' has no attribute {name!r}"
@@ -126,3 +123,15 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value
     return value
+
+
+def _version() -> str:
+    """Return the installed distribution's version, looked up on first use."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        found = version("mapp-export")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        found = "0.0.0"
+    globals()["__version__"] = found
+    return found

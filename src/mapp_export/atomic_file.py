@@ -11,6 +11,7 @@ import glob
 import os
 import re
 import secrets
+import shutil
 import stat
 from pathlib import Path
 
@@ -54,6 +55,33 @@ def create_temp_beside(target: Path) -> Path:
         return path
 
 
+def parts_folder_of(target: Path) -> Path:
+    """Return the hidden folder where the writer keeps ``target``'s parts."""
+    return target.parent / f".{target.name}.parts"
+
+
+def create_parts_folder(target: Path) -> Path:
+    """Create the folder for the parts of ``target`` written before it is saved.
+
+    XlsxWriter keeps each sheet's rows, and each part while it builds the
+    file, in temporary files; in their own folder, what a killed run leaves
+    is found and removed by the next run.
+    """
+    folder = parts_folder_of(target)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise WorkbookError(
+            f"the folder {target.parent} does not let the workbook be written: {exc}"
+        ) from exc
+    return folder
+
+
+def remove_parts_folder(target: Path) -> None:
+    """Remove the parts folder of ``target`` and all it holds, if it exists."""
+    shutil.rmtree(parts_folder_of(target), ignore_errors=True)
+
+
 def remove_leftover_temps(target: Path) -> list[Path]:
     """Remove temporary files an earlier, killed run left beside ``target``.
 
@@ -61,6 +89,10 @@ def remove_leftover_temps(target: Path) -> list[Path]:
     that is still writing would otherwise be taken from under it.
     """
     removed = []
+    parts = parts_folder_of(target)
+    if parts.is_dir():
+        remove_parts_folder(target)
+        removed.append(parts)
     for path in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
         if _LEFTOVER.fullmatch(path.name.removeprefix(f".{target.name}.")):
             path.unlink(missing_ok=True)

@@ -179,7 +179,7 @@ def _run(arguments: argparse.Namespace, screen: Screen) -> int:
         facts=outcome.facts,
     )
     _print_outcome(outcome)
-    saved = _save_report(report_path, report)
+    saved = not outcome.locked_out and _save_report(report_path, report)
     _finish_line(report, report_path if saved else None)
     return int(outcome.exit_code)
 

@@ -119,6 +119,8 @@ class Journal:
         self.api_base_url = api_base_url
         self.entries = entries or {}
         self._saving = anyio.Lock()
+        self._changes = 0
+        self._changes_saved = 0
 
     @classmethod
     def unsaved(cls) -> Journal:
@@ -233,15 +235,27 @@ class Journal:
             await self.save()
 
     async def save(self) -> None:
-        """Replace the journal file with the current entries, in one step."""
+        """Replace the journal file with the current entries, in one step.
+
+        Saves are committed in groups: a task whose change was already
+        written by another task's save returns at once, so a hundred queries
+        submitted together cost a few writes, not a hundred.
+        """
         if self.path is None:
             return
 
         path = self.path
+        self._changes += 1
+        change = self._changes
         with anyio.CancelScope(shield=True):
             async with self._saving:
+                if self._changes_saved >= change:
+                    return
+
+                covered = self._changes
                 text = self._render()
                 await anyio.to_thread.run_sync(_write_atomically, path, text)
+                self._changes_saved = covered
 
     async def close(self, *, keep: bool) -> None:
         """End the run's journal: keep it for ``--resume``, or remove it all.

@@ -210,9 +210,7 @@ async def _spooled_result(
             result_url = await _calculate(workshop.client, query, record, run)
 
         run.change(record, QueryState.FETCHING)
-        size = await workshop.client.download_result(
-            result_url, spool, query=query.name
-        )
+        size = await _download(workshop.client, result_url, spool, query)
     except CalculationNotFoundError:
         await journal.forget(key)
         if entry is None or not entry.inherited:
@@ -227,6 +225,22 @@ async def _spooled_result(
 
     await journal.spooled(key, spool, size)
     return spool
+
+
+async def _download(
+    client: MappClient, result_url: str, spool: Path, query: QueryPlan
+) -> int:
+    """Download the result into ``spool``; a download that fails leaves no file.
+
+    A partial spool is of no use to a resume (only complete ones are reused)
+    and, after a disk filled up, would keep the disk full for every later run.
+    """
+    try:
+        return await client.download_result(result_url, spool, query=query.name)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(lambda: spool.unlink(missing_ok=True))
+        raise
 
 
 async def _calculate(

@@ -279,6 +279,8 @@ def _refuse_collisions(
 
     report_path = report or default_report_path(output)
     flag = "--report" if report is not None else "the run report"
+    _refuse_special_target(output, "the output", output_source)
+    _refuse_special_target(report_path, flag, "--report" if report else output_source)
     for name, path in [("the workbook", output), *inputs]:
         if _same_file(report_path, path):
             raise ManifestError(
@@ -286,6 +288,21 @@ def _refuse_collisions(
                 path="--report" if report is not None else output_source,
                 hint="pass --report with a path of its own, such as run.report.json",
             )
+
+
+def _refuse_special_target(path: Path, name: str, source: Path | str) -> None:
+    """Refuse a target that exists but is no regular file, such as ``/dev/null``.
+
+    Files are saved by renaming a new file onto the target, which would put a
+    plain file in place of a device, a pipe or a folder.
+    """
+    if path.exists() and not path.is_file():
+        raise ManifestError(
+            f"{name} {str(path)!r} exists and is not a regular file (a folder, "
+            "device or pipe); saving would replace it",
+            path=source,
+            hint="name a file path; leave --report out to write it beside the workbook",
+        )
 
 
 def _same_file(first: Path, second: Path) -> bool:

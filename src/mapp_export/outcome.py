@@ -45,6 +45,8 @@ class RunOutcome:
     workbook: Path | None = None
     message: str | None = None
     facts: RunFacts | None = None
+    locked_out: bool = False
+    """Refused as another run holds the output, whose report is not ours to replace."""
 
     def __post_init__(self) -> None:
         """Blank any secret a server echoed into the message."""

@@ -115,7 +115,10 @@ async def run_plan(
         lock = await anyio.to_thread.run_sync(_lock_output, plan, options)
     except (RunLockedError, OSError) as exc:
         records = RunState(plan, listener).records
-        return RunOutcome(ExitCode.REFUSED, records, message=str(exc))
+        locked_out = isinstance(exc, RunLockedError)
+        return RunOutcome(
+            ExitCode.REFUSED, records, message=str(exc), locked_out=locked_out
+        )
 
     with lock:
         keys = [query_key(query.body) for query in plan.queries if not query.report]

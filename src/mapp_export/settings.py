@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mapp_export.errors import CredentialsError, ManifestError
+from mapp_export.regular_files import is_regular, open_without_blocking
 
 LEGACY_BASE_URL = "https://intelligence.eu.mapp.com/analytics/api"
 LEGACY_SCOPE = "mapp.intelligence-api"
@@ -262,6 +263,10 @@ def load_credentials(
     return Credentials(client_id=client_id, client_secret=client_secret)
 
 
+MAX_CREDENTIALS_BYTES = 64 * 1024
+"""More than any credentials file needs; the rest of a larger file is not read."""
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """Read ``KEY=VALUE`` lines as the usual ``.env`` rules have them.
 
@@ -273,7 +278,13 @@ def read_env_file(path: Path) -> dict[str, str]:
     refused with the line number; messages never show a value.
     """
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with open_without_blocking(path) as stream:
+            if not is_regular(stream):
+                raise CredentialsError(
+                    f"the credentials file {path} is not a regular file (a folder, "
+                    "pipe or device); name the file that holds the two lines"
+                )
+            text = stream.read(MAX_CREDENTIALS_BYTES).decode("utf-8-sig")
     except OSError as exc:
         raise CredentialsError(
             f"the credentials file {path} cannot be read ({exc.strerror})"

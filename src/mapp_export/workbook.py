@@ -30,7 +30,13 @@ from typing import Any
 from xlsxwriter import Workbook
 from xlsxwriter.exceptions import XlsxWriterException
 
-from mapp_export.atomic_file import create_temp_beside, flush_folder, move_into_place
+from mapp_export.atomic_file import (
+    create_parts_folder,
+    create_temp_beside,
+    flush_folder,
+    move_into_place,
+    remove_parts_folder,
+)
 from mapp_export.cells import clean_label
 from mapp_export.errors import WorkbookError
 from mapp_export.exact_worksheet import (
@@ -79,8 +85,10 @@ class WorkbookWriter:
         self._timezone = timezone
         self._max_rows = max_rows_per_sheet
         self._temp_path = create_temp_beside(target)
+        self._parts_folder = create_parts_folder(target)
         self._workbook = Workbook(
-            str(self._temp_path), {**_WORKBOOK_OPTIONS, "tmpdir": str(target.parent)}
+            str(self._temp_path),
+            {**_WORKBOOK_OPTIONS, "tmpdir": str(self._parts_folder)},
         )
         self._bold = self._workbook.add_format({"bold": True})
         self._datetime = self._workbook.add_format(
@@ -177,6 +185,7 @@ class WorkbookWriter:
             self._order_sheets()
             self._workbook.close()
             move_into_place(self._temp_path, self._target)
+            remove_parts_folder(self._target)
         except BaseException as exc:
             self.discard()
             if isinstance(exc, WorkbookError):
@@ -198,6 +207,7 @@ class WorkbookWriter:
             release(sheet)
 
         self._temp_path.unlink(missing_ok=True)
+        remove_parts_folder(self._target)
 
     def _add_sheet(self, title: str, index: int, part: int) -> Any:
         """Create a sheet that sorts by query ``index`` and ``part``."""

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import yaml
 
 from mapp_export.errors import ManifestError
+from mapp_export.regular_files import open_without_blocking
 
 MAX_DEPTH = 100
 """The deepest nesting of lists and mappings a manifest or query may have."""
@@ -297,7 +298,7 @@ def read_text_file(path: Path, *, what: str) -> str:
             too large or not UTF-8.
     """
     try:
-        with path.open("rb") as stream:
+        with open_without_blocking(path) as stream:
             status = os.fstat(stream.fileno())
             _check_regular(path, status, what)
             data = stream.read(MAX_FILE_BYTES + 1)
