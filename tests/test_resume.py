@@ -145,7 +145,10 @@ class TestKilledAndResumed:
             manifest = write_manifest(tmp_path, QUERIES, base_url=sandbox.base_url)
             killed = start_run(manifest, sandbox)
             killed.wait_for(
-                lambda lines: {"Pages", "Vendors"} <= set(names(lines, "writing"))
+                lambda lines: (
+                    {"Pages", "Vendors"} <= set(names(lines, "writing"))
+                    and "Stalled" in names(lines, "fetching")
+                )
             )
             killed.kill()
             assert not _output(manifest).exists()
