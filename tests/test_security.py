@@ -32,6 +32,7 @@ from mapp_export.sandbox import (
     running_sandbox,
     sandbox_in_thread,
 )
+from mapp_export.trust import check_trusted
 
 pytestmark = pytest.mark.anyio
 
@@ -295,3 +296,21 @@ class TestYamlTags:
 
         with pytest.raises(ManifestError):
             load_plan(manifest)
+
+
+class TestMalformedLinks:
+    """A link the API gives that is no valid URL fails its query, never the run."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://[::1",
+            "http://127.0.0.1:99999/x",
+            "http://127.0.0.1:1:2/x",
+            "ftp://h/x",
+        ],
+    )
+    def test_is_refused_before_sending(self, url: str) -> None:
+        """Broken hosts and ports are an untrusted-host error, not a ValueError."""
+        with pytest.raises(UntrustedHostError, match="not a valid http"):
+            check_trusted(url, ("127.0.0.1:1",), query="Broken")

@@ -18,12 +18,16 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 
 def check_trusted(url: str, trusted_hosts: tuple[str, ...], *, query: str) -> None:
     """Raise :class:`UntrustedHostError` unless the token may be sent to ``url``."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        host, port, parts = "", None, urlsplit("")
     if parts.scheme not in DEFAULT_PORTS or not host:
         raise UntrustedHostError(
-            f"{query}: the API pointed at {url[:80]!r}, which is not an http(s) URL; "
-            "the token was not sent",
+            f"{query}: the API pointed at {url[:80]!r}, which is not a valid "
+            "http(s) URL; the token was not sent",
             url=url,
         )
     if parts.scheme == "http" and not is_loopback(host):
@@ -32,7 +36,7 @@ def check_trusted(url: str, trusted_hosts: tuple[str, ...], *, query: str) -> No
             "was not sent: it goes only over https (or to a loopback address)",
             url=url,
         )
-    if not host_trusted(parts.scheme, host, parts.port, trusted_hosts):
+    if not host_trusted(parts.scheme, host, port, trusted_hosts):
         raise UntrustedHostError(
             f"{query}: the API pointed at {origin(url)}, which is not a trusted host; "
             "the token was not sent. If that host is genuinely Mapp's, add it "
