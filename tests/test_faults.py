@@ -46,7 +46,11 @@ def faulty(kind: str, *, in_a_row: int = 1, **options: object) -> SandboxOptions
         max_in_a_row=in_a_row,
         endpoints=ENDPOINTS - {"token"},
     )
-    return SandboxOptions(calculation_seconds=0.02, faults=faults, **options)  # type: ignore[arg-type]
+    return SandboxOptions(
+        calculation_seconds=0.02,
+        faults=faults,
+        **options,  # type: ignore[arg-type]
+    )
 
 
 def waits(lines: list[str]) -> list[float]:

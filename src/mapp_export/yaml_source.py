@@ -108,7 +108,8 @@ class _CoreSchemaLoader(yaml.SafeLoader):
         return node
 
     def _next_event(self) -> yaml.Event:
-        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it untyped
+        # PyYAML's stubs leave peek_event untyped.
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
         return event
 
     def _children_sizes(self, node: yaml.Node) -> list[int]:
