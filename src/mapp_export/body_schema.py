@@ -53,11 +53,6 @@ class Choice:
 
 
 @dataclass(frozen=True)
-class Other:
-    """A field of another type (free object): left as written."""
-
-
-@dataclass(frozen=True)
 class Object:
     """A field holding one object of the named schema."""
 
@@ -71,13 +66,12 @@ class ObjectList:
     schema: str
 
 
-Field = Text | TextList | Integer | Boolean | Choice | Other | Object | ObjectList
+Field = Text | TextList | Integer | Boolean | Choice | Object | ObjectList
 
 TEXT = Text()
 TEXT_LIST = TextList()
 INTEGER = Integer()
 BOOLEAN = Boolean()
-OTHER = Other()
 
 FILTER_PREDICATE = Choice(
     (

@@ -38,11 +38,6 @@ class Answer:
     headers: dict[str, str]
 
     @property
-    def is_json(self) -> bool:
-        """Whether the body decoded as JSON."""
-        return self.payload is not None
-
-    @property
     def mapp_status_code(self) -> str | None:
         """Mapp's ``statusCode`` field (such as ``INVALID_TOKEN``), if present."""
         if isinstance(self.payload, dict):

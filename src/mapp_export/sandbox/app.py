@@ -47,9 +47,6 @@ CURRENT_TOKEN_PATH = "/oauth2/token"  # noqa: S105  a path, not a secret
 STALL_CHECK_SECONDS = 0.01
 """How often a stalled download checks whether its client has hung up."""
 
-MAX_CALCULATIONS_ALLOWED = 310_000
-"""The monthly allowance the usage endpoint reports."""
-
 
 class SandboxApi:
     """The handlers of one sandbox, sharing its state and its API base URL."""
