@@ -82,11 +82,10 @@ class MappClient:
         credentials: Credentials,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self._session = session
         self._settings = settings
-        self._retry = retry or RetryPolicy()
-        self.tokens = TokenProvider(session, settings, credentials, self._retry)
-        self._transport = Transport(session, settings, self.tokens, self._retry)
+        retry = retry or RetryPolicy()
+        self.tokens = TokenProvider(session, settings, credentials, retry)
+        self._transport = Transport(session, settings, self.tokens, retry)
 
     async def authenticate(self) -> None:
         """Fetch the run's first token, so bad credentials stop the run early."""

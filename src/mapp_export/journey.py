@@ -19,6 +19,7 @@ from pathlib import Path
 
 import anyio
 
+from mapp_export.aborting import abort_quietly
 from mapp_export.api import MappClient, Submission
 from mapp_export.backoff import poll_intervals
 from mapp_export.errors import (
@@ -44,7 +45,6 @@ logger = logging.getLogger("mapp_export")
 
 RUNNING_STATUSES = frozenset({"INITIATED", "RUNNING"})
 FAILED_STATUSES = frozenset({"FAILED", "ABORTED"})
-ABORT_GRACE_SECONDS = 10.0
 
 RecordListener = Callable[[QueryRecord], None]
 
@@ -210,7 +210,9 @@ async def _spooled_result(
             result_url = await _calculate(workshop.client, query, record, run)
 
         run.change(record, QueryState.FETCHING)
-        size = await _download(workshop.client, result_url, spool, query)
+        size = await workshop.client.download_result(
+            result_url, spool, query=query.name
+        )
     except CalculationNotFoundError:
         await journal.forget(key)
         if entry is None or not entry.inherited:
@@ -225,22 +227,6 @@ async def _spooled_result(
 
     await journal.spooled(key, spool, size)
     return spool
-
-
-async def _download(
-    client: MappClient, result_url: str, spool: Path, query: QueryPlan
-) -> int:
-    """Download the result into ``spool``; a download that fails leaves no file.
-
-    A partial spool is of no use to a resume (only complete ones are reused)
-    and, after a disk filled up, would keep the disk full for every later run.
-    """
-    try:
-        return await client.download_result(result_url, spool, query=query.name)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(lambda: spool.unlink(missing_ok=True))
-        raise
 
 
 async def _calculate(
@@ -394,13 +380,12 @@ async def _abort_or_keep(
 
 async def _abort(client: MappClient, submission: Submission, query: QueryPlan) -> None:
     """Abort the calculation server-side, so it stops costing; never raises."""
-    if not submission.status_url:
+    status_url = submission.status_url
+    if not status_url:
         return
 
-    with anyio.move_on_after(ABORT_GRACE_SECONDS, shield=True):
-        try:
-            await client.abort(submission.status_url, query=query.name)
-        except MappExportError as exc:
-            logger.warning(
-                "%s: the calculation could not be aborted: %s", query.name, exc
-            )
+    await abort_quietly(
+        lambda: client.abort(status_url, query=query.name),
+        query=query.name,
+        what="calculation",
+    )

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from mapp_export.aborting import abort_quietly
 from mapp_export.backoff import poll_intervals
 from mapp_export.errors import (
     ApiError,
     CalculationFailedError,
-    MappExportError,
     QueryTimeoutError,
 )
 from mapp_export.plan import QueryPlan
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from mapp_export.journey import RunState, Workshop
 
 logger = logging.getLogger("mapp_export")
-
-ABORT_GRACE_SECONDS = 10.0
 
 
 async def export_report(
@@ -232,8 +230,8 @@ def _timeout(query: QueryPlan, *, aborted: bool) -> QueryTimeoutError:
 
 async def _abort(client: MappClient, status_url: str, query: QueryPlan) -> None:
     """Abort the report server-side, so it stops costing; never raises."""
-    with anyio.move_on_after(ABORT_GRACE_SECONDS, shield=True):
-        try:
-            await client.abort_report(status_url, query=query.name)
-        except MappExportError as exc:
-            logger.warning("%s: the report could not be aborted: %s", query.name, exc)
+    await abort_quietly(
+        lambda: client.abort_report(status_url, query=query.name),
+        query=query.name,
+        what="report",
+    )

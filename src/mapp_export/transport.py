@@ -82,12 +82,22 @@ class Transport:
         return await self._retrying(once, query=query, may_resend=method != "POST")
 
     async def download(self, url: str, spool: Path, *, query: str) -> int:
-        """Stream a result body into ``spool``; return its size in bytes."""
+        """Stream a result body into ``spool``; return its size in bytes.
+
+        A download that fails, or is cancelled, leaves no file: a partial
+        spool is of no use to a resume (only complete ones are reused) and,
+        after a disk filled up, would keep it full for every later run.
+        """
 
         async def once() -> int:
             return await self._download_once(url, spool, query=query)
 
-        return await self._retrying(once, query=query, may_resend=True)
+        try:
+            return await self._retrying(once, query=query, may_resend=True)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_remove_file, spool)
+            raise
 
     async def _retrying(
         self,
@@ -345,3 +355,8 @@ def _token_rejected(answer: Answer, url: str, query: str) -> TokenRejectedError:
         status=answer.status,
         url=url,
     )
+
+
+def _remove_file(path: Path) -> None:
+    """Remove ``path`` if it exists."""
+    path.unlink(missing_ok=True)
