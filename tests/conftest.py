@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from mapp_export.sandbox import (
+    OutcomeRule,
     Sandbox,
     SandboxOptions,
     running_sandbox,
@@ -36,3 +37,25 @@ def threaded_sandbox() -> Iterator[Sandbox]:
     """Serve a legacy sandbox with 50 ms calculations from a thread for one test."""
     with sandbox_in_thread(FAST_SANDBOX) as running:
         yield running
+
+
+@pytest.fixture
+def failing_sandbox() -> Iterator[Sandbox]:
+    """Serve a fast sandbox in which queries marked ``boom`` end FAILED."""
+    options = SandboxOptions(
+        calculation_seconds=0.05,
+        outcomes=(OutcomeRule(marker="boom", status="FAILED"),),
+    )
+    with sandbox_in_thread(options) as running:
+        yield running
+
+
+@pytest.fixture
+def failing_sandbox_credentials(
+    monkeypatch: pytest.MonkeyPatch, failing_sandbox: Sandbox
+) -> None:
+    """Put the failing sandbox's credentials into the environment, as a user would."""
+    monkeypatch.setenv("MAPP_CLIENT_ID", failing_sandbox.options.client_id)
+    monkeypatch.setenv("MAPP_CLIENT_SECRET", failing_sandbox.options.client_secret)
+    monkeypatch.delenv("MAPP_BASE_URL", raising=False)
+    monkeypatch.delenv("MAPP_TOKEN_URL", raising=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,33 +28,13 @@ from mapp_export.outcome import ExitCode
 from mapp_export.previous_workbook import open_previous, split_titles
 from mapp_export.run_report_schema import RUN_REPORT_SCHEMA
 from mapp_export.runner import RunOptions, run_plan
-from mapp_export.sandbox import OutcomeRule, Sandbox, SandboxOptions, sandbox_in_thread
+from mapp_export.sandbox import Sandbox
 from mapp_export.settings import Credentials, Overrides
 from mapp_export.workbook import SheetOptions, WorkbookWriter
 from workbook_helpers import PAGE, VISITS, record, run_facts, spool
 
 OUTPUT = Path("out") / "report.xlsx"
 REPORT = Path("out") / "report.report.json"
-
-
-@pytest.fixture
-def failing_sandbox() -> Iterator[Sandbox]:
-    """Serve a fast sandbox in which queries marked ``boom`` end FAILED."""
-    options = SandboxOptions(
-        calculation_seconds=0.05,
-        outcomes=(OutcomeRule(marker="boom", status="FAILED"),),
-    )
-    with sandbox_in_thread(options) as running:
-        yield running
-
-
-@pytest.fixture
-def credentials(monkeypatch: pytest.MonkeyPatch, failing_sandbox: Sandbox) -> None:
-    """Put the sandbox's credentials into the environment, as a user would."""
-    monkeypatch.setenv("MAPP_CLIENT_ID", failing_sandbox.options.client_id)
-    monkeypatch.setenv("MAPP_CLIENT_SECRET", failing_sandbox.options.client_secret)
-    monkeypatch.delenv("MAPP_BASE_URL", raising=False)
-    monkeypatch.delenv("MAPP_TOKEN_URL", raising=False)
 
 
 def manifest(
@@ -133,7 +112,7 @@ def look(path: Path, title: str) -> tuple[Any, ...]:
     return bold, sheet.freeze_panes, sheet.auto_filter.ref
 
 
-@pytest.mark.usefixtures("credentials")
+@pytest.mark.usefixtures("failing_sandbox_credentials")
 class TestCarryOver:
     """A run with --only keeps the other queries' sheets from the previous workbook."""
 
@@ -284,7 +263,7 @@ class TestCarryOver:
         assert "cannot be read" in (report_of(tmp_path)["message"] or "")
 
 
-@pytest.mark.usefixtures("credentials")
+@pytest.mark.usefixtures("failing_sandbox_credentials")
 class TestRerunFails:
     """A re-run query that fails keeps its older sheet, marked stale."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +12,7 @@ import pytest
 from helpers import list_query, sheets_by_calamine, summary_rows, write_manifest
 from mapp_export.cli import main
 from mapp_export.run_report_schema import RUN_REPORT_SCHEMA
-from mapp_export.sandbox import OutcomeRule, Sandbox, SandboxOptions, sandbox_in_thread
-
-
-@pytest.fixture
-def failing_sandbox() -> Iterator[Sandbox]:
-    """Serve a fast sandbox in which queries marked ``boom`` end FAILED."""
-    options = SandboxOptions(
-        calculation_seconds=0.05,
-        outcomes=(OutcomeRule(marker="boom", status="FAILED"),),
-    )
-    with sandbox_in_thread(options) as running:
-        yield running
-
-
-@pytest.fixture
-def credentials(monkeypatch: pytest.MonkeyPatch, failing_sandbox: Sandbox) -> None:
-    """Put the sandbox's credentials into the environment, as a user would."""
-    monkeypatch.setenv("MAPP_CLIENT_ID", failing_sandbox.options.client_id)
-    monkeypatch.setenv("MAPP_CLIENT_SECRET", failing_sandbox.options.client_secret)
-    monkeypatch.delenv("MAPP_BASE_URL", raising=False)
-    monkeypatch.delenv("MAPP_TOKEN_URL", raising=False)
+from mapp_export.sandbox import Sandbox
 
 
 def _manifest(folder: Path, base_url: str) -> Path:
@@ -58,7 +37,7 @@ def _by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {query["name"]: query for query in report["queries"]}
 
 
-@pytest.mark.usefixtures("credentials")
+@pytest.mark.usefixtures("failing_sandbox_credentials")
 class TestAfterARun:
     """A run that got to its queries."""
 
