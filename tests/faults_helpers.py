@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from helpers import credentials_of
 from mapp_export.api import MappClient
 from mapp_export.backoff import RetryPolicy
 from mapp_export.manifest import load_plan
 from mapp_export.outcome import RunOutcome
 from mapp_export.runner import RunOptions, run_plan
 from mapp_export.sandbox import Sandbox
-from mapp_export.settings import ApiSettings, Credentials
+from mapp_export.settings import ApiSettings
 
 FAST_RETRY = RetryPolicy(
     attempts=6, initial=0.005, max_interval=0.02, total=5.0, max_retry_after=0.05
@@ -36,11 +37,6 @@ FAST_RETRY_MANIFEST = {
     "max_retry_after": "50ms",
 }
 """The same policy as the manifest's ``retry:`` section writes it."""
-
-
-def credentials_of(sandbox: Sandbox) -> Credentials:
-    """Return the sandbox's client credentials."""
-    return Credentials(sandbox.options.client_id, sandbox.options.client_secret)
 
 
 def netloc(url: str) -> str:

@@ -11,6 +11,9 @@ import openpyxl
 import yaml
 from python_calamine import CalamineWorkbook
 
+from mapp_export.sandbox import Sandbox
+from mapp_export.settings import Credentials
+
 
 def list_query(
     dimension: str = "pages",
@@ -121,3 +124,8 @@ def summary_rows(path: Path) -> dict[str, dict[str, Any]]:
 def dumped(body: dict[str, Any]) -> str:
     """Return a query body as canonical JSON, for comparing what the sandbox got."""
     return json.dumps(body, sort_keys=True)
+
+
+def credentials_of(sandbox: Sandbox) -> Credentials:
+    """Return the sandbox's client credentials."""
+    return Credentials(sandbox.options.client_id, sandbox.options.client_secret)

@@ -7,8 +7,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from faults_helpers import client_for, credentials_of
-from helpers import list_query, write_manifest
+from faults_helpers import client_for
+from helpers import credentials_of, list_query, write_manifest
 from mapp_export.manifest import load_plan
 from mapp_export.outcome import ExitCode
 from mapp_export.runner import run_plan

@@ -14,11 +14,16 @@ from faults_helpers import (
     captured_logs,
     client_for,
     closed_port,
-    credentials_of,
     recording_server,
     run_manifest,
 )
-from helpers import list_query, sheets_by_openpyxl, summary_rows, write_manifest
+from helpers import (
+    credentials_of,
+    list_query,
+    sheets_by_openpyxl,
+    summary_rows,
+    write_manifest,
+)
 from mapp_export.backoff import RetryPolicy
 from mapp_export.errors import QueryRejectedError, TransientApiError
 from mapp_export.manifest import load_plan

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers import (
+    credentials_of,
     list_query,
     sheets_by_calamine,
     sheets_by_openpyxl,
@@ -27,11 +28,6 @@ from mapp_export.sandbox import (
 from mapp_export.settings import Credentials
 
 pytestmark = pytest.mark.anyio
-
-
-def credentials_of(sandbox: Sandbox) -> Credentials:
-    """Return the sandbox's client credentials."""
-    return Credentials(sandbox.options.client_id, sandbox.options.client_secret)
 
 
 async def run_manifest(

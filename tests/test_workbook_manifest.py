@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from helpers import (
+    credentials_of,
     list_query,
     sheets_by_calamine,
     sheets_by_openpyxl,
@@ -31,7 +32,7 @@ from mapp_export.sandbox import (
     build_result,
     running_sandbox,
 )
-from mapp_export.settings import Credentials, Overrides
+from mapp_export.settings import Overrides
 from mapp_export.workbook import SheetOptions
 from workbook_helpers import expected_sheet
 from xlsx_checks import package_problems
@@ -50,8 +51,7 @@ async def run(
     sandbox: Sandbox, plan: Plan, options: RunOptions | None = None
 ) -> ExitCode:
     """Run ``plan`` against the sandbox and answer the exit code."""
-    credentials = Credentials(sandbox.options.client_id, sandbox.options.client_secret)
-    outcome = await run_plan(plan, credentials, options or RunOptions())
+    outcome = await run_plan(plan, credentials_of(sandbox), options or RunOptions())
     return outcome.exit_code
 
 
